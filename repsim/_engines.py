@@ -1,0 +1,45 @@
+"""Which implementation runs the fused per-batch pass: the C++ core (``repsim._core``) or Numba."""
+from __future__ import annotations
+
+import os
+
+try:  # the extension is optional at build time (setup.py); Numba covers a machine without a compiler
+    from . import _core
+
+    HAVE_CORE = True
+    _CORE_ERROR = None
+except ImportError as exc:  # pragma: no cover - exercised only on a build without a compiler
+    _core = None
+    HAVE_CORE = False
+    _CORE_ERROR = str(exc)
+
+ENGINES = ("cpp", "numba")
+
+
+def available_engines() -> tuple[str, ...]:
+    return ENGINES if HAVE_CORE else ("numba",)
+
+
+def resolve_engine(engine: str):
+    """Return the ``fill_augmented`` function of the requested engine ("auto", "cpp" or "numba")."""
+    if not isinstance(engine, str):
+        raise TypeError(f"engine must be a str, got {type(engine).__name__}")
+    if engine == "auto":
+        engine = "cpp" if HAVE_CORE else "numba"
+    if engine == "cpp":
+        if not HAVE_CORE:
+            raise ImportError(
+                "engine='cpp' needs the compiled extension repsim._core, which is not built "
+                f"({_CORE_ERROR}). Reinstall with a C++17 compiler present: "
+                "REPSIM_STRICT_BUILD=1 pip install --force-reinstall --no-deps ."
+            )
+        return "cpp", _core.fill_augmented
+    if engine == "numba":
+        from ._kernels.numba_augment import fill_augmented
+
+        return "numba", fill_augmented
+    raise ValueError(f"engine must be 'auto', 'cpp' or 'numba', got {engine!r}")
+
+
+def default_threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))

@@ -1,0 +1,1 @@
+"""Kernels: the compiled C++ core when built, Numba otherwise."""

@@ -1,0 +1,132 @@
+"""Input checks and the one visible conversion of user arrays before they reach a kernel.
+
+Kernels receive C-contiguous float32 or float64 NumPy arrays (STYLE.md, boundary rule 1). Everything else is
+converted here, once, or rejected with an error that names the argument, the site and the batch.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+_FLOAT_KINDS = (np.float16, np.float32, np.float64)
+
+
+def _where(name: str, batch: int | None) -> str:
+    return name if batch is None else f"{name} (batch {batch})"
+
+
+def _is_torch(a) -> bool:
+    return type(a).__module__.split(".")[0] == "torch"
+
+
+def _torch_to_numpy(a, where: str) -> np.ndarray:
+    import torch
+
+    if not isinstance(a, torch.Tensor):
+        raise TypeError(f"{where}: expected an array or a torch.Tensor, got {type(a).__name__}")
+    t = a.detach()
+    if t.is_complex() or not t.is_floating_point():
+        raise TypeError(f"{where}: expected a floating-point tensor, got dtype {t.dtype}")
+    if t.dtype not in (torch.float16, torch.float32, torch.float64):
+        t = t.to(torch.float32)  # bfloat16 and friends: NumPy has no such dtype
+    if t.device.type != "cpu":
+        t = t.cpu()
+    return t.numpy()
+
+
+def as_float_matrix(a, name: str, batch: int | None = None) -> np.ndarray:
+    """Return ``a`` as a C-contiguous 2-D float32/float64 NumPy array (float16 is widened to float32).
+
+    Raises ``TypeError`` for non-float data and ``ValueError`` for anything that is not 2-D.
+    """
+    where = _where(name, batch)
+    if _is_torch(a):
+        arr = _torch_to_numpy(a, where)
+    elif isinstance(a, np.ndarray):
+        arr = a
+    else:
+        try:
+            arr = np.asarray(a)
+        except Exception as exc:  # ragged lists and other junk
+            raise TypeError(f"{where}: cannot be read as an array ({exc})") from None
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.floating) or arr.dtype not in _FLOAT_KINDS:
+        raise TypeError(
+            f"{where}: expected float16, float32 or float64 values, got dtype {arr.dtype}; "
+            f"convert explicitly (e.g. .astype(np.float64)) if the values are meant as real numbers"
+        )
+    if arr.ndim != 2:
+        raise ValueError(f"{where}: expected a 2-D array (n_samples, n_features), got shape {arr.shape}")
+    if arr.dtype == np.float16:
+        arr = arr.astype(np.float32)
+    return np.ascontiguousarray(arr)
+
+
+def check_batch(batch, sites: tuple[str, ...] | None, dims: dict[str, int] | None, batch_index: int):
+    """Validate one ``Moments.update`` batch; return (site names, arrays in site order, rows)."""
+    if not isinstance(batch, Mapping):
+        raise TypeError(
+            f"batch {batch_index}: update() takes a mapping of site name -> 2-D array, got {type(batch).__name__}"
+        )
+    if len(batch) == 0:
+        raise ValueError(f"batch {batch_index}: update() got no sites")
+    for key in batch:
+        if not isinstance(key, str):
+            raise TypeError(f"batch {batch_index}: site names must be str, got {key!r}")
+    if sites is not None:
+        unknown = [k for k in batch if k not in sites]
+        missing = [s for s in sites if s not in batch]
+        if unknown or missing:
+            parts = []
+            if unknown:
+                parts.append(f"unknown site(s) {unknown}")
+            if missing:
+                parts.append(f"missing site(s) {missing}")
+            raise ValueError(
+                f"batch {batch_index}: {' and '.join(parts)}; the sites are fixed by the first update: {list(sites)}"
+            )
+        order = sites
+    else:
+        order = tuple(batch)
+    arrays = [as_float_matrix(batch[s], f"site {s!r}", batch_index) for s in order]
+    rows = arrays[0].shape[0]
+    for s, a in zip(order, arrays):
+        if a.shape[0] != rows:
+            shapes = {k: tuple(v.shape) for k, v in zip(order, arrays)}
+            raise ValueError(
+                f"batch {batch_index}: every site must have the same number of rows (samples); got shapes {shapes}"
+            )
+        if dims is not None and a.shape[1] != dims[s]:
+            raise ValueError(
+                f"site {s!r} (batch {batch_index}): expected {dims[s]} features as in the first update, "
+                f"got shape {tuple(a.shape)}"
+            )
+        if a.shape[1] == 0:
+            raise ValueError(f"site {s!r} (batch {batch_index}): has no features (shape {tuple(a.shape)})")
+    return order, arrays, rows
+
+
+def nonfinite_message(site: str, batch_index: int, array: np.ndarray, row: int) -> str:
+    values = array[row]
+    if not np.all(np.isfinite(values)):
+        bad = "NaN" if np.isnan(values).any() else "Inf"
+        col = int(np.flatnonzero(~np.isfinite(values))[0])
+        return f"site {site!r} (batch {batch_index}): {bad} at row {row}, column {col}; activations must be finite"
+    return (
+        f"site {site!r} (batch {batch_index}): row {row} is too large to square in float64 "
+        f"(overflow in its squared norm); rescale the activations"
+    )
+
+
+def check_pair(X, Y, names=("X", "Y")):
+    """Validate the two arrays of a one-shot metric call."""
+    x = as_float_matrix(X, names[0])
+    y = as_float_matrix(Y, names[1])
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same number of rows (samples); "
+            f"got shapes {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{names[0]} and {names[1]} have no rows")
+    return x, y

@@ -1,0 +1,355 @@
+"""``Moments``: exact, additive sufficient statistics of named sites (MATH.md §1, DESIGN.md §1)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy.linalg import blas
+
+from . import _validation
+from ._engines import default_threads, resolve_engine
+from .statistics import Layout, StatisticsView, shift_upper, site_sums, symmetrize_upper
+
+FORMAT_NAME = "repsim.Moments"
+FORMAT_VERSION = 1
+
+
+class Moments:
+    """Streaming, exact sufficient statistics of one or more *sites* (representations of the same samples).
+
+    For each batch of rows the augmented rows ``w = [x̃ per site ; |x̃|² per site ; 1]`` with ``x̃ = x − c`` are
+    formed in one fused pass (C++ when built, Numba otherwise) into a reused buffer, and one in-place BLAS
+    ``dsyrk`` adds ``WᵀW`` to the float64 matrix ``G = Σ w wᵀ``. The reference ``c`` is the mean of the first
+    batch of each site, which keeps the statistics accurate for activations with large means (MATH.md §3).
+    Memory is ``O((Σp + L)²)``, independent of the number of samples.
+
+    Every metric (``cka``, ``rv``, ``rv2`` ...) is a function of ``G``, so the result is the same whether the data
+    arrived in one array, in batches of any size, in merged shards, or from a saved file.
+
+    Parameters
+    ----------
+    engine : {"auto", "cpp", "numba"}
+        Implementation of the fused per-batch pass. "auto" uses the compiled C++ core when it is built.
+    n_threads : int, optional
+        Threads for the fused pass (default: the number of cores, at most 8). BLAS threads are BLAS's own.
+
+    Examples
+    --------
+    >>> import numpy as np, repsim
+    >>> rng = np.random.default_rng(0)
+    >>> m = repsim.Moments()
+    >>> for _ in range(4):
+    ...     x = rng.normal(size=(256, 32)); m.update({"a": x, "b": x @ rng.normal(size=(32, 16))})
+    >>> m.n, m.sites, m.dims
+    (1024, ('a', 'b'), {'a': 32, 'b': 16})
+    >>> round(m.cka("a", "a"), 12)
+    1.0
+    """
+
+    def __init__(self, *, engine: str = "auto", n_threads: int | None = None):
+        self._engine_name, self._fill = resolve_engine(engine)
+        if n_threads is None:
+            n_threads = default_threads()
+        if not isinstance(n_threads, (int, np.integer)) or isinstance(n_threads, bool) or n_threads < 1:
+            raise ValueError(f"n_threads must be a positive int, got {n_threads!r}")
+        self._n_threads = int(n_threads)
+        self._layout: Layout | None = None
+        self._reference: list[np.ndarray] | None = None
+        self._G: np.ndarray | None = None  # upper triangle, Fortran order
+        self._n = 0
+        self._batches = 0
+        self._buffer: np.ndarray | None = None
+        self._views: dict[bool, StatisticsView] = {}
+
+    # ------------------------------------------------------------------ state
+    @property
+    def n(self) -> int:
+        """Number of samples (rows) accumulated."""
+        return self._n
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        """Site names, in the order of the first update."""
+        return self._layout.sites if self._layout else ()
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """Number of features of each site."""
+        return dict(zip(self._layout.sites, self._layout.dims)) if self._layout else {}
+
+    @property
+    def reference(self) -> dict[str, np.ndarray]:
+        """The reference point c of each site (float64 copies)."""
+        if self._layout is None:
+            return {}
+        return {s: r.copy() for s, r in zip(self._layout.sites, self._reference)}
+
+    @property
+    def engine(self) -> str:
+        return self._engine_name
+
+    def mean(self, site: str) -> np.ndarray:
+        """Sample mean of a site's features."""
+        self._require_data()
+        k = self._layout.index(site)
+        return self._reference[k] + self._G[self._layout.cols(site), self._layout.one] / self._n
+
+    def __repr__(self) -> str:
+        if self._layout is None:
+            return "Moments(empty)"
+        dims = ", ".join(f"{s}={p}" for s, p in zip(self._layout.sites, self._layout.dims))
+        return f"Moments(n={self._n}, sites: {dims}; engine={self._engine_name})"
+
+    # ------------------------------------------------------------------ accumulation
+    def update(self, batch: Mapping[str, object]) -> "Moments":
+        """Add a batch of rows.
+
+        Parameters
+        ----------
+        batch : mapping of str to array of shape (n_rows, n_features_site)
+            NumPy arrays or CPU torch tensors of float16/32/64; every site has the same number of rows. The first
+            update fixes the sites (and their order and widths); later updates must give exactly those sites.
+
+        Returns
+        -------
+        self
+        """
+        layout = self._layout
+        order, arrays, rows = _validation.check_batch(
+            batch, layout.sites if layout else None, self.dims if layout else None, self._batches
+        )
+        if rows == 0:
+            if layout is None:
+                raise ValueError(f"batch {self._batches}: the first update must have at least one row")
+            return self
+        first = layout is None
+        if first:
+            layout = Layout(tuple(order), tuple(a.shape[1] for a in arrays))
+            reference = [a.mean(axis=0, dtype=np.float64) for a in arrays]
+        else:
+            reference = self._reference
+        W = self._batch_buffer(rows, layout.d)
+        site, row = self._fill(W, arrays, reference, self._n_threads)
+        if site >= 0:
+            raise ValueError(_validation.nonfinite_message(order[site], self._batches, arrays[site], row))
+        if first:
+            self._layout, self._reference = layout, reference
+            self._G = np.zeros((layout.d, layout.d), order="F")
+        # G += WᵀW in place: W is C-ordered (rows, d), so W.T is the Fortran-ordered (d, rows) operand dsyrk wants.
+        out = blas.dsyrk(1.0, W.T, beta=1.0, c=self._G, trans=0, lower=0, overwrite_c=1)
+        if not np.shares_memory(out, self._G):  # pragma: no cover - guards a BLAS wrapper change
+            self._G = out
+        self._n += rows
+        self._batches += 1
+        self._views.clear()
+        return self
+
+    def _batch_buffer(self, rows: int, d: int) -> np.ndarray:
+        buf = self._buffer
+        if buf is None or buf.shape[1] != d or buf.shape[0] < rows:
+            buf = np.empty((rows, d))
+            self._buffer = buf
+        return buf[:rows]
+
+    # ------------------------------------------------------------------ exact operations
+    def copy(self) -> "Moments":
+        """An independent copy (same engine)."""
+        other = Moments(engine=self._engine_name, n_threads=self._n_threads)
+        if self._layout is not None:
+            other._layout = self._layout
+            other._reference = [r.copy() for r in self._reference]
+            other._G = self._G.copy(order="F")
+            other._n, other._batches = self._n, self._batches
+        return other
+
+    def merge(self, other: "Moments") -> "Moments":
+        """Add the statistics of ``other`` (same sites and widths, any reference), in place; return self.
+
+        Both are shifted exactly to their combined mean with T G Tᵀ (MATH.md §1.1–1.2, Chan's merge generalised
+        to every block), then added. The result equals one pass over the union of the rows.
+        """
+        if not isinstance(other, Moments):
+            raise TypeError(f"other must be a Moments, got {type(other).__name__}")
+        if other._layout is None or other._n == 0:
+            return self
+        if self._layout is None:
+            self._layout = other._layout
+            self._reference = [r.copy() for r in other._reference]
+            self._G = other._G.copy(order="F")
+            self._n, self._batches = other._n, other._batches
+            self._views.clear()
+            return self
+        if self._layout != other._layout:
+            raise ValueError(
+                f"cannot merge Moments with different sites: {self.dims} (in this order) vs {other.dims}"
+            )
+        n = self._n + other._n
+        s1 = site_sums(self._G, self._layout)
+        s2 = site_sums(other._G, other._layout)
+        # combined mean expressed about each reference: μ − c1 and μ − c2
+        d1, d2, mu = [], [], []
+        for c1, c2, a, b in zip(self._reference, other._reference, s1, s2):
+            delta = (a + b + other._n * (c2 - c1)) / n
+            d1.append(delta)
+            d2.append(delta + (c1 - c2))
+            mu.append(c1 + delta)
+        G2 = shift_upper(other._G.copy(order="F"), other._layout, d2)
+        shift_upper(self._G, self._layout, d1)
+        self._G += G2
+        self._reference = mu
+        self._n = n
+        self._batches += other._batches
+        self._views.clear()
+        return self
+
+    # ------------------------------------------------------------------ views for metrics
+    def statistics(self, center: bool = True) -> StatisticsView:
+        """Symmetric statistics about the sample mean (``center=True``) or about 0 (raw moments), cached."""
+        self._require_data()
+        center = bool(center)
+        view = self._views.get(center)
+        if view is None:
+            if center:
+                deltas = [s / self._n for s in site_sums(self._G, self._layout)]
+                ref = [c + d for c, d in zip(self._reference, deltas)]
+            else:
+                deltas = [-c for c in self._reference]
+                ref = [np.zeros_like(c) for c in self._reference]
+            G = shift_upper(self._G.copy(order="F"), self._layout, deltas)
+            if center:  # the sums are exactly zero about the mean; remove their rounding
+                for s in self._layout.sites:
+                    cols = self._layout.cols(s)
+                    G[cols, self._layout.one] = 0.0
+            view = StatisticsView(symmetrize_upper(G), self._layout, self._n, ref, center)
+            self._views[center] = view
+        return view
+
+    def _require_data(self):
+        if self._layout is None or self._n == 0:
+            raise ValueError("Moments is empty: call update() with at least one batch first")
+
+    def _check_site(self, site, name="site"):
+        if not isinstance(site, str):
+            raise TypeError(f"{name} must be a site name (str), got {type(site).__name__}")
+        self._require_data()
+        self._layout.index(site)
+        return site
+
+    # ------------------------------------------------------------------ metrics on sites
+    def cka(self, x: str, y: str, debiased: bool = False) -> float:
+        """Linear CKA between sites ``x`` and ``y`` (see :func:`repsim.cka`)."""
+        from .metrics import cka as _cka
+
+        self._check_site(x, "x"), self._check_site(y, "y")
+        if debiased:
+            return _cka.debiased_cka(self.statistics(True), x, y)
+        return _cka.linear_cka(self.statistics(True), x, y)
+
+    def rv(self, x: str, y: str, center: bool = True) -> float:
+        """RV coefficient between sites ``x`` and ``y`` (see :func:`repsim.rv`)."""
+        from .metrics import rv as _rv
+
+        self._check_site(x, "x"), self._check_site(y, "y")
+        return _rv.rv_from_stats(self.statistics(center), x, y)
+
+    def rv2(self, x: str, y: str, center: bool = True) -> float:
+        """Modified RV coefficient RV2 between sites ``x`` and ``y`` (see :func:`repsim.rv2`)."""
+        from .metrics import rv as _rv
+
+        self._check_site(x, "x"), self._check_site(y, "y")
+        return _rv.rv2_from_stats(self.statistics(center), x, y)
+
+    def matrix(self, metric: str, rows: Sequence[str] | None = None, cols: Sequence[str] | None = None, **options):
+        """The site × site matrix of one metric from this single accumulation.
+
+        Parameters
+        ----------
+        metric : {"cka", "debiased_cka", "rv", "rv2"}
+            ``"cka"`` accepts ``debiased=``; ``"rv"`` and ``"rv2"`` accept ``center=``.
+        rows, cols : sequence of site names, optional
+            Default: all sites, in order.
+
+        Returns
+        -------
+        SimilarityMatrix
+            ``values[i, j]`` is the metric between ``rows[i]`` and ``cols[j]``.
+        """
+        from .metrics import matrix as _matrix
+
+        self._require_data()
+        rows = self._site_list(rows, "rows")
+        cols = self._site_list(cols, "cols")
+        return _matrix.similarity_matrix(self, metric, rows, cols, options)
+
+    def _site_list(self, names, argname):
+        if names is None:
+            return list(self._layout.sites)
+        if isinstance(names, str):
+            names = [names]
+        names = list(names)
+        for s in names:
+            if not isinstance(s, str):
+                raise TypeError(f"{argname} must be site names (str), got {s!r}")
+            if s not in self._layout.sites:
+                raise ValueError(f"{argname}: unknown site {s!r}; the sites are {list(self._layout.sites)}")
+        if not names:
+            raise ValueError(f"{argname} is empty")
+        return names
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Write the statistics to a versioned ``.npz`` file (exact; the packed upper triangle of G)."""
+        self._require_data()
+        iu = np.triu_indices(self._layout.d)
+        with open(os.fspath(path), "wb") as fh:
+            np.savez(
+                fh,
+                format=np.array(FORMAT_NAME),
+                version=np.array(FORMAT_VERSION),
+                sites=np.array(self._layout.sites, dtype=str),
+                dims=np.array(self._layout.dims, dtype=np.int64),
+                n=np.array(self._n, dtype=np.int64),
+                batches=np.array(self._batches, dtype=np.int64),
+                reference=np.concatenate(self._reference),
+                G_upper=np.asarray(self._G)[iu],
+            )
+
+    @classmethod
+    def load(cls, path, *, engine: str = "auto", n_threads: int | None = None) -> "Moments":
+        """Read statistics written by :meth:`save`. Refuses files of another format or a newer version."""
+        path = os.fspath(path)
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path!r} is not a repsim Moments file (.npz): {exc}") from None
+        if not hasattr(data, "files"):
+            raise ValueError(f"{path!r} is not a repsim Moments file: it holds a single array, not an .npz archive")
+        with data:
+            required = {"format", "version", "sites", "dims", "n", "reference", "G_upper"}
+            if "format" not in data.files or str(data["format"]) != FORMAT_NAME:
+                raise ValueError(f"{path!r} is not a repsim Moments file (no '{FORMAT_NAME}' format tag)")
+            version = int(data["version"]) if "version" in data.files else -1
+            if version != FORMAT_VERSION:
+                raise ValueError(
+                    f"{path!r} has Moments format version {version}; this repsim reads version {FORMAT_VERSION}"
+                )
+            missing = required - set(data.files)
+            if missing:
+                raise ValueError(f"{path!r} is a damaged Moments file: missing fields {sorted(missing)}")
+            sites = tuple(str(s) for s in data["sites"])
+            dims = tuple(int(p) for p in data["dims"])
+            layout = Layout(sites, dims)
+            ref = np.asarray(data["reference"], dtype=np.float64)
+            packed = np.asarray(data["G_upper"], dtype=np.float64)
+            if ref.shape != (layout.n_features,) or packed.shape != (layout.d * (layout.d + 1) // 2,):
+                raise ValueError(f"{path!r} is a damaged Moments file: field sizes do not match the sites")
+            m = cls(engine=engine, n_threads=n_threads)
+            m._layout = layout
+            m._reference = [ref[layout.cols(s)].copy() for s in sites]
+            G = np.zeros((layout.d, layout.d), order="F")
+            G[np.triu_indices(layout.d)] = packed
+            m._G = G
+            m._n = int(data["n"])
+            m._batches = int(data["batches"]) if "batches" in data.files else 0
+        return m
