@@ -74,7 +74,8 @@ class SimilarityMatrix:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         head = f"SimilarityMatrix({self.metric}{', ' + opts if opts else ''}; rows = {len(self.rows)}, cols = {len(self.cols)})"
         width = max([len(r) for r in self.rows] + [4])
-        lines = [head, " " * width + "  " + "  ".join(f"{c[:8]:>8}" for c in self.cols)]
+        cw = max([len(c) for c in self.cols] + [8])
+        lines = [head, " " * width + "  " + "  ".join(f"{c:>{cw}}" for c in self.cols)]
         for r, row in zip(self.rows, self.values):
-            lines.append(f"{r:>{width}}  " + "  ".join(f"{v:8.4f}" for v in row))
+            lines.append(f"{r:>{width}}  " + "  ".join(f"{v:>{cw}.4f}" for v in row))
         return "\n".join(lines)
