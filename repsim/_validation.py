@@ -107,14 +107,15 @@ def check_batch(batch, sites: tuple[str, ...] | None, dims: dict[str, int] | Non
 
 
 def nonfinite_message(site: str, batch_index: int, array: np.ndarray, row: int) -> str:
-    values = array[row]
-    if not np.all(np.isfinite(values)):
-        bad = "NaN" if np.isnan(values).any() else "Inf"
-        col = int(np.flatnonzero(~np.isfinite(values))[0])
-        return f"site {site!r} (batch {batch_index}): {bad} at row {row}, column {col}; activations must be finite"
+    """Explain why the fused pass flagged ``row`` of a site: a NaN/Inf somewhere in the batch, or a huge row."""
+    finite = np.isfinite(array)
+    if not finite.all():
+        r, col = (int(v) for v in np.argwhere(~finite)[0])
+        bad = "NaN" if np.isnan(array[r, col]) else "Inf"
+        return f"site {site!r} (batch {batch_index}): {bad} at row {r}, column {col}; activations must be finite"
     return (
-        f"site {site!r} (batch {batch_index}): row {row} is too large to square in float64 "
-        f"(overflow in its squared norm); rescale the activations"
+        f"site {site!r} (batch {batch_index}): row {row} is too large (its squared distance to the reference "
+        f"exceeds 1e150, so the fourth-order statistics would overflow float64); rescale the activations"
     )
 
 

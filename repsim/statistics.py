@@ -8,6 +8,7 @@ updates in place. For sites s = 1..L with p_s features each, the augmented row i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.linalg import blas
@@ -22,7 +23,7 @@ class Layout:
     sites: tuple[str, ...]
     dims: tuple[int, ...]
 
-    @property
+    @cached_property
     def offsets(self) -> tuple[int, ...]:
         return tuple(int(v) for v in np.concatenate([[0], np.cumsum(self.dims)[:-1]]))
 

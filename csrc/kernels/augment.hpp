@@ -27,11 +27,14 @@ struct SiteView {
     const double* reference = nullptr;
 };
 
-// The first (site, row) whose shifted row is not finite, or (-1, -1).
+// The first (site, row) whose shifted row is not finite or whose squared norm exceeds kMaxNorm, or (-1, -1).
 struct BadEntry {
     std::int64_t site = -1;
     std::int64_t row = -1;
 };
+
+// Largest accepted squared row norm |x - c|^2: its square (a fourth-order statistic) must stay far from overflow.
+constexpr double kMaxNorm = 1e150;
 
 namespace detail {
 
@@ -64,8 +67,9 @@ inline BadEntry fill_rows(const std::vector<SiteView>& sites, double* out, std::
             } else {
                 norm = shift_row(static_cast<const double*>(v.data) + i * v.cols, v.reference, v.cols, w + off);
             }
-            // NaN and Inf propagate into the squared norm; so does an overflow of the square.
-            if (!std::isfinite(norm) && bad.site < 0) {
+            // NaN and Inf propagate into the squared norm; so does an overflow of the square. The fourth-order
+            // statistics square the norm again, so norms beyond kMaxNorm would overflow G: flag them too.
+            if (!(norm <= kMaxNorm) && bad.site < 0) {
                 bad.site = s;
                 bad.row = i;
             }

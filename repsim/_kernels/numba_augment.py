@@ -8,6 +8,10 @@ import numba
 import numpy as np
 
 
+# Largest accepted squared row norm (csrc/kernels/augment.hpp, kMaxNorm): its square must not overflow.
+MAX_NORM = 1e150
+
+
 @numba.njit(cache=True, nogil=True)
 def _fill_site(x, ref, out, col0, norm_col):
     rows, p = x.shape
@@ -19,7 +23,7 @@ def _fill_site(x, ref, out, col0, norm_col):
             out[i, col0 + j] = v
             norm += v * v
         out[i, norm_col] = norm
-        if first_bad < 0 and not np.isfinite(norm):
+        if first_bad < 0 and not norm <= MAX_NORM:
             first_bad = i
     return first_bad
 
