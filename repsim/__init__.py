@@ -3,6 +3,7 @@
 One path: activations → :class:`Moments` (exact sufficient statistics, MATH.md §1) → metric.
 """
 from ._config import show_config
+from .metrics.cca import CCAResult, PWCCAResult, cca, procrustes, pwcca, svcca
 from .metrics.cka import cka
 from .metrics.rv import rv, rv2
 from .moments import Moments
@@ -10,4 +11,18 @@ from .results import SimilarityMatrix
 
 __version__ = "0.1.0"
 
-__all__ = ["Moments", "SimilarityMatrix", "cka", "rv", "rv2", "show_config", "__version__"]
+__all__ = [
+    "CCAResult",
+    "Moments",
+    "PWCCAResult",
+    "SimilarityMatrix",
+    "cca",
+    "cka",
+    "procrustes",
+    "pwcca",
+    "rv",
+    "rv2",
+    "show_config",
+    "svcca",
+    "__version__",
+]

@@ -260,13 +260,46 @@ class Moments:
         self._check_site(x, "x"), self._check_site(y, "y")
         return _rv.rv2_from_stats(self.statistics(center), x, y)
 
+    def cca(self, x: str, y: str, eps: float = 0.0, rtol: float = 1e-10):
+        """All canonical correlations between sites ``x`` and ``y`` → CCAResult (see :func:`repsim.cca`)."""
+        from .metrics import cca as _cca
+
+        self._check_site(x, "x"), self._check_site(y, "y")
+        return _cca.cca_from_stats(self.statistics(True), x, y, eps=eps, rtol=rtol)
+
+    def svcca(self, x: str, y: str, keep: float = 0.99, k: int | None = None, *, return_result: bool = False):
+        """SVCCA between sites ``x`` and ``y`` (see :func:`repsim.svcca`)."""
+        from .metrics import cca as _cca
+
+        self._check_site(x, "x"), self._check_site(y, "y")
+        res = _cca.svcca_from_stats(self.statistics(True), x, y, keep=keep, k=k)
+        return res if return_result else res.mean_rho
+
+    def pwcca(self, x: str, y: str, convention: str = "morcos", eps: float = 0.0, *, return_result: bool = False):
+        """Projection-weighted CCA between sites ``x`` and ``y`` (see :func:`repsim.pwcca`)."""
+        from .metrics import cca as _cca
+
+        self._check_site(x, "x"), self._check_site(y, "y")
+        res = _cca.pwcca_from_stats(self.statistics(True), x, y, convention=convention, eps=eps)
+        return res if return_result else res.value
+
+    def procrustes(self, x: str, y: str, form: str = "distance") -> float:
+        """Orthogonal Procrustes between sites ``x`` and ``y`` (see :func:`repsim.procrustes`)."""
+        from .metrics import cca as _cca
+
+        self._check_site(x, "x"), self._check_site(y, "y")
+        return _cca.procrustes_from_stats(self.statistics(True), x, y, form=form)
+
     def matrix(self, metric: str, rows: Sequence[str] | None = None, cols: Sequence[str] | None = None, **options):
         """The site × site matrix of one metric from this single accumulation.
 
         Parameters
         ----------
-        metric : {"cka", "debiased_cka", "rv", "rv2"}
-            ``"cka"`` accepts ``debiased=``; ``"rv"`` and ``"rv2"`` accept ``center=``.
+        metric : {"cka", "debiased_cka", "rv", "rv2", "cca", "cca_r2", "svcca", "pwcca", "procrustes"}
+            ``"cka"`` accepts ``debiased=``; ``"rv"`` and ``"rv2"`` accept ``center=``; ``"cca"`` (mean ρ) and
+            ``"cca_r2"`` (mean ρ²) accept ``eps=``, ``rtol=``; ``"svcca"`` accepts ``keep=``, ``k=``; ``"pwcca"``
+            accepts ``convention=``, ``eps=`` (rows are the X side); ``"procrustes"`` accepts ``form=``.
+            Per-site factorisations are computed once and reused across the matrix.
         rows, cols : sequence of site names, optional
             Default: all sites, in order.
 

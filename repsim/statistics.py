@@ -120,6 +120,7 @@ class StatisticsView:
         self.reference = reference
         self.centered = centered
         self._frob2: dict[tuple[str, str], float] = {}
+        self.cache: dict = {}  # per-site factorisations reused across pairs (e.g. CCA whitening)
 
     def block(self, x: str, y: str) -> np.ndarray:
         return self._G[self.layout.cols(x), self.layout.cols(y)]

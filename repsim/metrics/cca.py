@@ -1,0 +1,513 @@
+"""CCA, SVCCA, PWCCA and orthogonal Procrustes from the centred statistics (MATH.md §2 iv–vi, viii; §3.5).
+
+Everything here reads the blocks Ac = Σ x̃x̃ᵀ, Bc, Cc of a centred :class:`~repsim.statistics.StatisticsView`; the
+per-site factorisations are cached on the view, so a layer × layer matrix factorises each layer once.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+
+from ..statistics import StatisticsView
+from ._common import one_shot
+
+# A neuron is constant when its centred sum of squares is below n·(CONST_RTOL·|mean|)²: what the rounding of an
+# exactly constant column leaves behind (MATH.md §3), far below any real spread.
+CONST_RTOL = 1e-12
+
+
+@dataclass(frozen=True)
+class CCAResult:
+    """Canonical correlation analysis of two representations.
+
+    Attributes
+    ----------
+    rho : ndarray of shape (k,)
+        Canonical correlations in descending order, k = min(rank_x, rank_y), clipped to [0, 1].
+    mean_rho : float
+        Σρ / k (Raghu et al. 2017's summary; SVCCA when the inputs were truncated).
+    mean_rho2 : float
+        Σρ² / k = ‖T‖²_F / k (Kornblith's R²_CCA).
+    rank_x, rank_y : int
+        Ranks used after dropping constant neurons and eigenvalues below ``rtol``·max.
+    n : int
+        Number of samples.
+    x_weights : ndarray of shape (p, k)
+    y_weights : ndarray of shape (q, k)
+        Canonical weights: ``(X - x_mean) @ x_weights`` are the canonical variates, with unit norm when
+        ``eps == 0`` (constant neurons get weight 0).
+    x_mean, y_mean : ndarray
+        Column means of X and Y.
+    eps, rtol : float
+        Ridge (relative to the unit diagonal of the correlation matrices) and pseudo-inverse tolerance used.
+    """
+
+    rho: np.ndarray
+    mean_rho: float
+    mean_rho2: float
+    rank_x: int
+    rank_y: int
+    n: int
+    x_weights: np.ndarray
+    y_weights: np.ndarray
+    x_mean: np.ndarray
+    y_mean: np.ndarray
+    eps: float
+    rtol: float
+
+    def transform(self, X=None, Y=None):
+        """Canonical variates of new data: ``(X - x_mean) @ x_weights`` (and the same for Y)."""
+        out = []
+        if X is not None:
+            out.append((np.asarray(X, dtype=np.float64) - self.x_mean) @ self.x_weights)
+        if Y is not None:
+            out.append((np.asarray(Y, dtype=np.float64) - self.y_mean) @ self.y_weights)
+        if not out:
+            raise ValueError("transform() needs X, Y or both")
+        return out[0] if len(out) == 1 else tuple(out)
+
+
+@dataclass(frozen=True)
+class PWCCAResult:
+    """Projection-weighted CCA: ``value = Σ weights · rho`` (weights from ``side``)."""
+
+    value: float
+    rho: np.ndarray
+    weights: np.ndarray
+    side: str
+    convention: str
+
+
+@dataclass(frozen=True)
+class _Whitening:
+    keep: np.ndarray  # bool mask of the non-constant neurons
+    W: np.ndarray  # (n_keep, rank): Wᵀ (A_keep + eps·D²) W = I
+    n_const: int
+
+
+def _check_float(value, name, low=0.0, high=None, low_open=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if not np.isfinite(v) or v < low or (low_open and v == low) or (high is not None and v > high):
+        rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
+        raise ValueError(f"{name} must be in {rng}, got {value!r}")
+    return v
+
+
+def _constant_mask(view: StatisticsView, site: str) -> np.ndarray:
+    A = view.block(site, site)
+    diag = np.diag(A)
+    mean = np.abs(view.reference[view.layout.index(site)])
+    return diag > view.n * (CONST_RTOL * mean) ** 2 + np.finfo(float).tiny
+
+
+def _whitening(view: StatisticsView, site: str, eps: float, rtol: float) -> _Whitening:
+    """Whitening of a site's correlation matrix (+ eps·I), truncated at rtol·λ_max; cached on the view."""
+    cache = view.cache
+    key = ("cca-white", site, eps, rtol)
+    if key in cache:
+        return cache[key]
+    keep = _constant_mask(view, site)
+    A = view.block(site, site)[np.ix_(keep, keep)]
+    d = np.sqrt(np.diag(A))
+    corr = A / np.outer(d, d)
+    lam, V = linalg.eigh(corr, check_finite=False)
+    lam = lam[::-1] + eps
+    V = V[:, ::-1]
+    r = int(np.count_nonzero(lam > rtol * lam[0])) if lam.size and lam[0] > 0 else 0
+    W = (V[:, :r] / np.sqrt(lam[:r])) / d[:, None]
+    result = _Whitening(keep, W, int(keep.size - keep.sum()))
+    cache[key] = result
+    return result
+
+
+def _pca_whitening(view: StatisticsView, site: str, keep_var, k, rtol: float) -> _Whitening:
+    """SVCCA's truncation: top principal directions of the covariance, whitened; cached on the view."""
+    cache = view.cache
+    key = ("svcca-white", site, keep_var, k, rtol)
+    if key in cache:
+        return cache[key]
+    A = view.block(site, site)
+    lam, V = linalg.eigh(A, check_finite=False)
+    lam, V = lam[::-1], V[:, ::-1]
+    pos = lam > rtol * lam[0] if lam[0] > 0 else np.zeros(lam.shape, bool)
+    rank = int(pos.sum())
+    if k is not None:
+        r = min(int(k), rank)
+    else:
+        total = lam[:rank].sum()
+        r = int(np.searchsorted(np.cumsum(lam[:rank]) / total, keep_var * (1 - 1e-12)) + 1) if rank else 0
+        r = min(r, rank)
+    W = V[:, :r] / np.sqrt(lam[:r])
+    result = _Whitening(np.ones(A.shape[0], bool), W, 0)
+    cache[key] = result
+    return result
+
+
+def _warn_degenerate(view, x, y, wx, wy, metric):
+    if wx.n_const or wy.n_const:
+        parts = [f"{w.n_const} in {s!r}" for s, w in ((x, wx), (y, wy)) if w.n_const]
+        warnings.warn(
+            f"{metric}: constant neurons ({', '.join(parts)}) carry no correlation and were left out",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    rx, ry, n = wx.W.shape[1], wy.W.shape[1], view.n
+    if rx == 0 or ry == 0:
+        warnings.warn(
+            f"{metric}: site {x if rx == 0 else y!r} is constant (no direction with variance); returning NaN",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return True
+    px, py = view.layout.dims[view.layout.index(x)], view.layout.dims[view.layout.index(y)]
+    if rx + ry > n / 2 or max(px, py) >= n:
+        warnings.warn(
+            f"{metric}: ranks {rx} + {ry} against n = {n} samples (p = {px}, q = {py}); when r_x + r_y approaches "
+            "n the canonical correlations are forced towards 1 (exactly 1 for r_x + r_y − (n − 1) of them). "
+            "Use more samples, eps > 0 (ridge), or SVCCA truncation",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return False
+
+
+def _pair(view: StatisticsView, x: str, y: str, wx: _Whitening, wy: _Whitening):
+    C = view.block(x, y)[np.ix_(wx.keep, wy.keep)]
+    T = wx.W.T @ C @ wy.W
+    U, s, Vt = linalg.svd(T, full_matrices=False, check_finite=False, lapack_driver="gesdd")
+    return T, U, np.clip(s, 0.0, 1.0), Vt.T
+
+
+def _undefined_result(view, x, y, eps, rtol) -> CCAResult:
+    """The documented value for a constant side: no correlations, NaN summaries."""
+    px, py = view.layout.dims[view.layout.index(x)], view.layout.dims[view.layout.index(y)]
+    return CCAResult(
+        rho=np.zeros(0),
+        mean_rho=float("nan"),
+        mean_rho2=float("nan"),
+        rank_x=0,
+        rank_y=0,
+        n=view.n,
+        x_weights=np.zeros((px, 0)),
+        y_weights=np.zeros((py, 0)),
+        x_mean=view.reference[view.layout.index(x)].copy(),
+        y_mean=view.reference[view.layout.index(y)].copy(),
+        eps=eps,
+        rtol=rtol,
+    )
+
+
+def _embed(mask, M):
+    out = np.zeros((mask.size, M.shape[1]))
+    out[mask] = M
+    return out
+
+
+def cca_from_stats(view: StatisticsView, x: str, y: str, eps: float = 0.0, rtol: float = 1e-10) -> CCAResult:
+    """All canonical correlations between sites x and y of a centred view (MATH.md §2 iv)."""
+    eps = _check_float(eps, "eps")
+    rtol = _check_float(rtol, "rtol", high=1.0)
+    wx, wy = _whitening(view, x, eps, rtol), _whitening(view, y, eps, rtol)
+    if _warn_degenerate(view, x, y, wx, wy, "cca"):
+        return _undefined_result(view, x, y, eps, rtol)
+    T, U, rho, V = _pair(view, x, y, wx, wy)
+    k = rho.size
+    return CCAResult(
+        rho=rho,
+        mean_rho=float(rho.mean()),
+        mean_rho2=float(min(1.0, np.einsum("ij,ij->", T, T) / k)),
+        rank_x=wx.W.shape[1],
+        rank_y=wy.W.shape[1],
+        n=view.n,
+        x_weights=_embed(wx.keep, wx.W @ U[:, :k]),
+        y_weights=_embed(wy.keep, wy.W @ V[:, :k]),
+        x_mean=view.reference[view.layout.index(x)].copy(),
+        y_mean=view.reference[view.layout.index(y)].copy(),
+        eps=eps,
+        rtol=rtol,
+    )
+
+
+def svcca_from_stats(view, x, y, keep=0.99, k=None, rtol: float = 1e-10) -> CCAResult:
+    """SVCCA (Raghu et al. 2017): CCA on the top principal directions of each side (MATH.md §2 v)."""
+    if k is not None:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        keep = None
+    else:
+        keep = _check_float(keep, "keep", low=0.0, high=1.0, low_open=True)
+    rtol = _check_float(rtol, "rtol", high=1.0)
+    wx, wy = _pca_whitening(view, x, keep, k, rtol), _pca_whitening(view, y, keep, k, rtol)
+    if wx.W.shape[1] == 0 or wy.W.shape[1] == 0:
+        warnings.warn(
+            f"svcca: site {x if wx.W.shape[1] == 0 else y!r} is constant; returning NaN", RuntimeWarning, stacklevel=3
+        )
+        return _undefined_result(view, x, y, 0.0, rtol)
+    rx, ry, n = wx.W.shape[1], wy.W.shape[1], view.n
+    if rx + ry > n / 2:
+        warnings.warn(
+            f"svcca: kept {rx} + {ry} directions against n = {n} samples; correlations are biased towards 1",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    T, U, rho, V = _pair(view, x, y, wx, wy)
+    kk = rho.size
+    return CCAResult(
+        rho=rho,
+        mean_rho=float(rho.mean()),
+        mean_rho2=float(min(1.0, np.einsum("ij,ij->", T, T) / kk)),
+        rank_x=rx,
+        rank_y=ry,
+        n=n,
+        x_weights=wx.W @ U[:, :kk],
+        y_weights=wy.W @ V[:, :kk],
+        x_mean=view.reference[view.layout.index(x)].copy(),
+        y_mean=view.reference[view.layout.index(y)].copy(),
+        eps=0.0,
+        rtol=rtol,
+    )
+
+
+def pwcca_from_stats(view, x, y, convention="morcos", eps: float = 0.0, rtol: float = 1e-10) -> PWCCAResult:
+    """Projection-weighted CCA (Morcos et al. 2018), weights from the side with fewer neurons (MATH.md §2 vi)."""
+    if convention == "google":
+        return _pwcca_google(view, x, y, _check_float(eps, "eps"))
+    if convention != "morcos":
+        raise ValueError(f"convention must be 'morcos' or 'google', got {convention!r}")
+    eps = _check_float(eps, "eps")
+    rtol = _check_float(rtol, "rtol", high=1.0)
+    wx, wy = _whitening(view, x, eps, rtol), _whitening(view, y, eps, rtol)
+    px, py = view.layout.dims[view.layout.index(x)], view.layout.dims[view.layout.index(y)]
+    if _warn_degenerate(view, x, y, wx, wy, "pwcca"):
+        return PWCCAResult(float("nan"), np.zeros(0), np.zeros(0), "x" if px <= py else "y", "morcos")
+    T, U, rho, V = _pair(view, x, y, wx, wy)
+    k = rho.size
+    side, w, site, vecs = ("x", wx, x, U) if px <= py else ("y", wy, y, V)
+    # ⟨h_i, z_j⟩ = (A W u_i)_j for the unit-norm canonical variates h_i = Z_c W u_i of the weighted side
+    A = view.block(site, site)[:, w.keep]
+    alpha = np.abs(A @ (w.W @ vecs[:, :k])).sum(axis=0)
+    weights = alpha / alpha.sum()
+    return PWCCAResult(float(weights @ rho), rho, weights, side, "morcos")
+
+
+def _pwcca_google(view, x, y, epsilon):
+    """google/svcca ``compute_pwcca`` from the statistics, quirks included (PEERS.md §1).
+
+    Covariances with ddof = 1 scaled by their largest absolute entry; neurons whose scaled variance is below
+    ``epsilon`` dropped; ``epsilon`` added to the diagonal; Σ^{-1/2} as the eigen square root of the pseudo-inverse;
+    ρ = |svd(Σxx^{-1/2} Σxy Σyy^{-1/2})|. The weighted side's "directions" are ``uᵀ(acts − μ) + μ`` (no Σ^{-1/2};
+    neuron i's mean is added to direction i), QR-orthonormalised, and weighted against the *uncentred* activations.
+    Here the QR is done on statistics: DᵀD = uᵀAu + nμμᵀ = RᵀR and PᵀX = R⁻ᵀ(uᵀA + nμμᵀ), which is what the QR
+    of the data gives, up to column signs that the absolute value removes.
+    """
+    n = view.n
+    A = view.block(x, x) / (n - 1)
+    B = view.block(y, y) / (n - 1)
+    C = view.block(x, y) / (n - 1)
+    xmax, ymax = np.max(np.abs(A)), np.max(np.abs(B))
+    if xmax == 0 or ymax == 0:
+        raise ValueError("pwcca(convention='google'): a side is constant (its covariance is zero)")
+    A, B, C = A / xmax, B / ymax, C / np.sqrt(xmax * ymax)
+    kx, ky = np.abs(np.diag(A)) >= epsilon, np.abs(np.diag(B)) >= epsilon
+    if kx.sum() > ky.sum():
+        raise ValueError(
+            "pwcca(convention='google'): X keeps more neurons than Y, and google/svcca's compute_pwcca then indexes "
+            "acts1 with Y's indices (svcca PR #9), which is an error or a wrong number; pass the narrower layer as X, "
+            "or use convention='morcos'"
+        )
+    A = A[np.ix_(kx, kx)] + epsilon * np.eye(kx.sum())
+    B = B[np.ix_(ky, ky)] + epsilon * np.eye(ky.sum())
+    C = C[np.ix_(kx, ky)]
+
+    def inv_sqrt(M):
+        lam, V = np.linalg.eigh(np.linalg.pinv(M))
+        return (V * np.sqrt(np.clip(lam, 0.0, None))) @ V.T
+
+    u, s, _ = np.linalg.svd(inv_sqrt(A) @ C @ inv_sqrt(B))
+    rho = np.abs(s)
+    Ax = view.block(x, x)[np.ix_(kx, kx)]
+    mu = view.reference[view.layout.index(x)][kx]
+    # google adds neuron i's mean to direction i: D = X_c u + 1 μᵀ, so DᵀD = uᵀAu + nμμᵀ and DᵀX = uᵀA + nμμᵀ
+    nmm = n * np.outer(mu, mu)
+    DtD = u.T @ Ax @ u + nmm
+    DtX = u.T @ Ax + nmm
+    R = linalg.cholesky(0.5 * (DtD + DtD.T), lower=False, check_finite=False)
+    PtX = linalg.solve_triangular(R, DtX, trans="T", lower=False, check_finite=False)
+    weights = np.abs(PtX).sum(axis=1)
+    weights = weights / weights.sum()
+    return PWCCAResult(float(np.sum(weights * rho)), rho, weights, "x", "google")
+
+
+def procrustes_from_stats(view: StatisticsView, x: str, y: str, form: str = "distance") -> float:
+    """Orthogonal Procrustes on centred, Frobenius-normalised data (MATH.md §2 viii)."""
+    if form not in _PROCRUSTES_FORMS:
+        raise ValueError(f"form must be one of {list(_PROCRUSTES_FORMS)}, got {form!r}")
+    tx, ty = view.trace(x), view.trace(y)
+    if not (tx > 0 and ty > 0):
+        warnings.warn(
+            f"procrustes: site {x if not tx > 0 else y!r} is constant; returning NaN", RuntimeWarning, stacklevel=3
+        )
+        return float("nan")
+    nuc = linalg.svdvals(view.block(x, y), check_finite=False).sum()
+    sim = float(min(1.0, nuc / np.sqrt(tx * ty)))
+    return _PROCRUSTES_FORMS[form](sim)
+
+
+_PROCRUSTES_FORMS = {
+    "distance": lambda s: float(np.sqrt(max(0.0, 2.0 - 2.0 * s))),
+    "squared": lambda s: float(max(0.0, 2.0 - 2.0 * s)),
+    "angular": lambda s: float(np.arccos(s)),
+    "similarity": lambda s: s,
+}
+
+
+# ---------------------------------------------------------------------------------------------- array functions
+def cca(X, Y, eps: float = 0.0, rtol: float = 1e-10) -> CCAResult:
+    """Canonical correlation analysis (Hotelling 1936) between two representations of the same samples.
+
+    Both sides are standardised to correlation matrices (CCA is invariant to column scaling), constant neurons are
+    left out, and each correlation matrix is whitened through its eigendecomposition, keeping eigenvalues above
+    ``rtol``·λ_max (a pseudo-inverse). ``eps > 0`` adds ``eps``·I to both correlation matrices (regularised CCA);
+    use 0.01–0.1 when p or q approaches n. Then ρ = σ(R̃_x⁻¹ C̃ R̃_y⁻ᵀ) (MATH.md §2 iv).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, p)
+    Y : array of shape (n_samples, q)
+    eps : float, default 0.0
+        Ridge added to the unit diagonal of the correlation matrices.
+    rtol : float, default 1e-10
+        Relative eigenvalue cut-off of the pseudo-inverse (for float64 statistics; MATH.md §3.5).
+
+    Returns
+    -------
+    CCAResult
+        ``.rho`` (descending), ``.mean_rho``, ``.mean_rho2``, ``.rank_x``, ``.rank_y``, ``.x_weights``,
+        ``.y_weights``.
+
+    Warns
+    -----
+    RuntimeWarning
+        When constant neurons are left out, and when r_x + r_y > n/2 or max(p, q) ≥ n: there r_x + r_y − (n − 1)
+        correlations are exactly 1 whatever the data, and the others are biased upwards.
+
+    Invariances
+    -----------
+    Any invertible linear map (and translation) of either side.
+
+    References
+    ----------
+    Hotelling. Relations between two sets of variates. Biometrika 1936.
+    Raghu, Gilmer, Yosinski, Sohl-Dickstein. SVCCA. NeurIPS 2017.
+    """
+    return one_shot(X, Y).cca("X", "Y", eps=eps, rtol=rtol)
+
+
+def svcca(X, Y, keep: float = 0.99, k: int | None = None, *, return_result: bool = False):
+    """SVCCA (Raghu et al. 2017): mean canonical correlation of the top principal directions.
+
+    Each side is reduced to its top principal directions of the (centred) covariance: the fewest that explain
+    ``keep`` of the variance (sum of squared singular values), or exactly ``k`` of them; then CCA between the
+    reduced representations, summarised by the mean ρ (MATH.md §2 v).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, p)
+    Y : array of shape (n_samples, q)
+    keep : float in (0, 1], default 0.99
+        Fraction of the variance kept on each side.
+    k : int, optional
+        Keep exactly k directions per side instead (google's tutorial uses 20 or 50).
+    return_result : bool, default False
+        Return the :class:`CCAResult` of the reduced CCA instead of the float.
+
+    Returns
+    -------
+    float (or CCAResult)
+
+    Invariances
+    -----------
+    Orthogonal transforms, isotropic scaling and translation of either side (not arbitrary invertible maps: the
+    truncation depends on the variance spectrum).
+
+    References
+    ----------
+    Raghu, Gilmer, Yosinski, Sohl-Dickstein. SVCCA: Singular Vector Canonical Correlation Analysis for Deep
+    Learning Dynamics and Interpretability. NeurIPS 2017.
+    """
+    res = one_shot(X, Y).svcca("X", "Y", keep=keep, k=k, return_result=True)
+    return res if return_result else res.mean_rho
+
+
+def pwcca(X, Y, convention: str = "morcos", eps: float = 0.0, *, return_result: bool = False):
+    """Projection-weighted CCA (Morcos et al. 2018).
+
+    PWCCA = Σ_i α_i ρ_i / Σ_i α_i with α_i = Σ_j |⟨h_i, x_j⟩|, where h_i are the unit-norm canonical variates and
+    x_j the (centred) neurons of the side with fewer neurons (X when p ≤ q), MATH.md §2 vi.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, p)
+    Y : array of shape (n_samples, q)
+    convention : {"morcos", "google"}
+        ``"morcos"``: the paper's definition above (``eps`` is the CCA ridge as in :func:`cca`).
+        ``"google"``: google/svcca's ``compute_pwcca(acts1=X.T, acts2=Y.T, epsilon=eps)`` numbers, quirks included
+        (max-scaled ddof-1 covariances, ε threshold and ridge, directions built without Σ^{-1/2}, weights against
+        uncentred activations). Where that code would index ``acts1`` with Y's neurons (svcca PR #9, X wider than
+        Y) a ValueError is raised instead.
+    eps : float, default 0.0
+    return_result : bool, default False
+        Return a :class:`PWCCAResult` (value, rho, weights, side) instead of the float.
+
+    Returns
+    -------
+    float (or PWCCAResult)
+
+    Invariances
+    -----------
+    Translation and isotropic scaling; not symmetric in X and Y.
+
+    References
+    ----------
+    Morcos, Raghu, Bengio. Insights on representational similarity in neural networks with canonical correlation.
+    NeurIPS 2018.
+    """
+    res = one_shot(X, Y).pwcca("X", "Y", convention=convention, eps=eps, return_result=True)
+    return res if return_result else res.value
+
+
+def procrustes(X, Y, form: str = "distance") -> float:
+    """Orthogonal Procrustes between centred, Frobenius-normalised representations (zero-padding the narrower).
+
+    With s = ‖X_cᵀY_c‖_* / (‖X_c‖_F ‖Y_c‖_F) ∈ [0, 1] (MATH.md §2 viii):
+
+    - ``form="distance"``: min_Q ‖X̂ − ŶQ‖_F = √(2 − 2s) (Q orthogonal),
+    - ``"squared"``: 2 − 2s (Ding et al. 2021),
+    - ``"angular"``: arccos s (Williams et al. 2021's shape metric),
+    - ``"similarity"``: s.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, p)
+    Y : array of shape (n_samples, q)
+    form : {"distance", "squared", "angular", "similarity"}
+
+    Returns
+    -------
+    float; NaN with a RuntimeWarning when a side is constant.
+
+    Invariances
+    -----------
+    Orthogonal transforms, isotropic scaling and translation of either side.
+
+    References
+    ----------
+    Schönemann. A generalized solution of the orthogonal Procrustes problem. Psychometrika 1966.
+    Williams, Kunz, Kornblith, Linderman. Generalized Shape Metrics on Neural Representations. NeurIPS 2021.
+    """
+    return one_shot(X, Y).procrustes("X", "Y", form=form)
