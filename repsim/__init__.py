@@ -5,6 +5,7 @@ One path: activations → :class:`Moments` (exact sufficient statistics, MATH.md
 from ._config import show_config
 from .metrics.cca import CCAResult, PWCCAResult, cca, procrustes, pwcca, svcca
 from .metrics.cka import cka
+from .metrics.maps import AffineMap, affine_map, logit_map
 from .metrics.rv import rv, rv2
 from .moments import Moments
 from .results import SimilarityMatrix
@@ -12,12 +13,15 @@ from .results import SimilarityMatrix
 __version__ = "0.1.0"
 
 __all__ = [
+    "AffineMap",
     "CCAResult",
     "Moments",
     "PWCCAResult",
     "SimilarityMatrix",
+    "affine_map",
     "cca",
     "cka",
+    "logit_map",
     "procrustes",
     "pwcca",
     "rv",

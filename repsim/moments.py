@@ -290,6 +290,13 @@ class Moments:
         self._check_site(x, "x"), self._check_site(y, "y")
         return _cca.procrustes_from_stats(self.statistics(True), x, y, form=form)
 
+    def affine_map(self, x: str, y: str, ridge: float = 0.0):
+        """Least-squares affine map from site ``x`` to site ``y`` → AffineMap (see :func:`repsim.affine_map`)."""
+        from .metrics import maps as _maps
+
+        self._check_site(x, "x"), self._check_site(y, "y")
+        return _maps.affine_map_from_stats(self.statistics(True), x, y, ridge=ridge)
+
     def matrix(self, metric: str, rows: Sequence[str] | None = None, cols: Sequence[str] | None = None, **options):
         """The site × site matrix of one metric from this single accumulation.
 

@@ -1,0 +1,239 @@
+"""Maps between feature spaces: least-squares affine maps from the statistics, and logit-compatibility maps.
+
+McNeely-White (2020, seed 001) maps one network's features into another's and classifies them with the other's
+head; MATH.md §2 vii gives the map from the statistics (no data needed after accumulation).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+
+from ..statistics import StatisticsView
+from ._common import one_shot
+
+
+@dataclass(frozen=True)
+class AffineMap:
+    """An affine map x ↦ x W + b between feature spaces (row vectors, as activations are stored).
+
+    Attributes
+    ----------
+    W : ndarray of shape (p, q)
+    b : ndarray of shape (q,)
+    r2 : ndarray of shape (q,) or None
+        Per-target-dimension coefficient of determination on the data the map was fitted to (None for maps not
+        fitted to data, such as :func:`logit_map`). A constant target dimension has R² = 1 (the intercept fits it).
+    r2_total : float or None
+        1 − ΣRSS / Σ‖y_k − ȳ_k‖².
+    ridge : float
+    n : int or None
+        Number of samples fitted.
+    """
+
+    W: np.ndarray
+    b: np.ndarray
+    r2: np.ndarray | None = None
+    r2_total: float | None = None
+    ridge: float = 0.0
+    n: int | None = None
+
+    def transform(self, X):
+        """Map rows of X (shape (n, p); NumPy array or torch tensor) to shape (n, q)."""
+        if type(X).__module__.split(".")[0] == "torch":
+            import torch
+
+            W = torch.as_tensor(self.W, dtype=X.dtype, device=X.device)
+            b = torch.as_tensor(self.b, dtype=X.dtype, device=X.device)
+            return X @ W + b
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.W.shape[0]:
+            raise ValueError(f"X must have shape (n, {self.W.shape[0]}), got {X.shape}")
+        return X @ self.W + self.b
+
+    __call__ = transform
+
+
+def affine_map_from_stats(view: StatisticsView, x: str, y: str, ridge: float = 0.0) -> AffineMap:
+    """min ‖[X 1]M − Y‖² + ridge·‖W‖² (intercept unpenalised) from centred statistics (MATH.md §2 vii).
+
+    Solved on the Jacobi-scaled system D⁻¹(Ac + ridge·I)D⁻¹ (D = √diag Ac) with a Cholesky factor, which is exact
+    for any ridge and removes column-scale ill-conditioning; a singular system (ridge = 0, rank-deficient X) falls
+    back to the minimum-norm solution through a truncated eigendecomposition, with a warning.
+    """
+    if isinstance(ridge, bool) or not isinstance(ridge, (int, float, np.integer, np.floating)):
+        raise TypeError(f"ridge must be a number, got {type(ridge).__name__}")
+    ridge = float(ridge)
+    if not np.isfinite(ridge) or ridge < 0:
+        raise ValueError(f"ridge must be >= 0, got {ridge}")
+    n = view.n
+    p = view.layout.dims[view.layout.index(x)]
+    if ridge == 0.0 and p >= n - 1:
+        raise ValueError(
+            f"affine_map: X has p = {p} features and only n = {n} samples, so an unregularised map fits any target "
+            "exactly (R² = 1); pass ridge > 0"
+        )
+    A = view.block(x, x)
+    C = view.block(x, y)
+    diagB = np.diag(view.block(y, y)).copy()
+    d = np.sqrt(np.clip(np.diag(A), 0.0, None))
+    live = d > 0
+    if ridge == 0.0 and not live.all():
+        warnings.warn(
+            f"affine_map: {int((~live).sum())} constant feature(s) of {x!r} get weight 0", RuntimeWarning, stacklevel=3
+        )
+    # constant features: use scale 1 so that the ridge term still regularises them (their column of A is 0)
+    d = np.where(live, d, 1.0)
+    S = A / np.outer(d, d)
+    if ridge:
+        S[np.diag_indices_from(S)] += ridge / d**2
+    Cs = C / d[:, None]
+    use = live if ridge == 0.0 else np.ones_like(live)
+    S_u, Cs_u = S[np.ix_(use, use)], Cs[use]
+    try:
+        L = linalg.cholesky(S_u, lower=True, check_finite=False)
+        if np.min(np.diag(L)) < 1e-7 * np.max(np.diag(L)):  # numerically singular: cond(S) > 1e14
+            raise linalg.LinAlgError("ill-conditioned")
+        Q = linalg.solve_triangular(L, Cs_u, lower=True, check_finite=False)
+        Wu = linalg.solve_triangular(L, Q, lower=True, trans="T", check_finite=False)
+    except linalg.LinAlgError:
+        warnings.warn(
+            f"affine_map: the covariance of {x!r} is singular; using the minimum-norm least-squares map "
+            "(pass ridge > 0 for a regularised one)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        lam, V = linalg.eigh(S_u, check_finite=False)
+        r = lam > 1e-12 * lam.max()
+        Q = (V[:, r].T @ Cs_u) / np.sqrt(lam[r])[:, None]
+        Wu = V[:, r] @ (Q / np.sqrt(lam[r])[:, None])
+    Ws = np.zeros((p, Cs.shape[1]))
+    Ws[use] = Wu
+    W = Ws / d[:, None]
+    W[~live & (ridge == 0.0)] = 0.0
+    rss = diagB - np.einsum("ij,ij->j", Q, Q) - ridge * np.einsum("ij,ij->j", W, W)
+    rss = np.clip(rss, 0.0, None)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = np.where(diagB > 0, 1.0 - rss / np.where(diagB > 0, diagB, 1.0), 1.0)
+    total = diagB.sum()
+    r2_total = float(1.0 - rss.sum() / total) if total > 0 else 1.0
+    mu = view.reference[view.layout.index(x)]
+    nu = view.reference[view.layout.index(y)]
+    b = nu - W.T @ mu
+    return AffineMap(W=W, b=b, r2=r2, r2_total=r2_total, ridge=ridge, n=n)
+
+
+def affine_map(X, Y, ridge: float = 0.0) -> AffineMap:
+    """Least-squares affine map from representation X to representation Y (McNeely-White 2020, seed 001).
+
+    Solves min_{W, b} ‖X W + 1bᵀ − Y‖²_F + ridge·‖W‖²_F (the intercept is not penalised) from the sufficient
+    statistics of X and Y — after accumulation no data are needed (MATH.md §2 vii).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, p)
+    Y : array of shape (n_samples, q)
+    ridge : float, default 0.0
+        Ridge penalty on W. Required (> 0) when p ≥ n − 1, where an unregularised map interpolates.
+
+    Returns
+    -------
+    AffineMap
+        ``.W`` (p, q), ``.b`` (q,), ``.r2`` per target dimension, ``.r2_total``, ``.transform(X)``.
+
+    Invariances
+    -----------
+    The fitted values (and R²) are invariant to invertible affine maps of X (for ridge = 0) and equivariant to
+    affine maps of Y.
+
+    References
+    ----------
+    McNeely-White. Same Data, Same Features: Modern ImageNet-Trained Convolutional Neural Networks Learn the Same
+    Thing. MS thesis, Colorado State University, 2020.
+    """
+    return one_shot(X, Y).affine_map("X", "Y", ridge=ridge)
+
+
+def _head(obj, name):
+    """(weight, bias) from an nn.Linear-like object."""
+    w = getattr(obj, "weight")
+    b = getattr(obj, "bias", None)
+    return w, b
+
+
+def _as_matrix(a, name, ndim):
+    if a is None:
+        return None
+    if type(a).__module__.split(".")[0] == "torch":
+        a = a.detach().cpu().to(dtype=__import__("torch").float64).numpy()
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.floating):
+        raise TypeError(f"{name} must hold floating-point values, got dtype {a.dtype}")
+    a = a.astype(np.float64)
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or Inf")
+    return a
+
+
+def logit_map(*heads) -> AffineMap:
+    """Logit-compatibility map from network A's feature space to network B's (McNeely-White 2020, §5.3).
+
+    With heads logits = C x + b shaped as ``torch.nn.Linear`` (C of shape (n_classes, n_features)), the map
+    x ↦ C_B⁺ (C_A x + b_A − b_B), i.e. ``W = (C_B⁺ C_A)ᵀ`` (the thesis's C_A·C_B⁺ in its row-vector convention) and
+    ``b = C_B⁺ (b_A − b_B)``. When C_B has full row rank (n_classes ≤ features of B, rank n_classes),
+    ``head_b(map.transform(x)) == head_a(x)`` for every x.
+
+    Call as ``logit_map(weight_a, bias_a, weight_b, bias_b)`` (biases may be None), or pass an ``nn.Linear`` (any
+    object with ``.weight`` and ``.bias``) in place of a weight/bias pair: ``logit_map(head_a, head_b)``,
+    ``logit_map(head_a, weight_b, bias_b)``. NumPy arrays and torch tensors are accepted.
+
+    Returns
+    -------
+    AffineMap
+        ``W`` of shape (features_a, features_b), ``b`` of shape (features_b,); ``r2`` is None.
+
+    References
+    ----------
+    McNeely-White. Same Data, Same Features. MS thesis, Colorado State University, 2020.
+    """
+    args = list(heads)
+    parsed = []
+    for which in ("a", "b"):
+        if not args:
+            raise TypeError("logit_map needs a head (weight, bias) or an nn.Linear for each of A and B")
+        first = args.pop(0)
+        if hasattr(first, "weight"):
+            w, b = _head(first, which)
+        else:
+            if not args:
+                raise TypeError(f"logit_map: weight_{which} must be followed by bias_{which} (None for no bias)")
+            w, b = first, args.pop(0)
+        w = _as_matrix(w, f"weight_{which}", 2)
+        b = _as_matrix(b, f"bias_{which}", 1)
+        if b is None:
+            b = np.zeros(w.shape[0])
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"bias_{which} must have shape ({w.shape[0]},), got {b.shape}")
+        parsed.append((w, b))
+    if args:
+        raise TypeError(f"logit_map got {len(args)} unexpected extra argument(s)")
+    (wa, ba), (wb, bb) = parsed
+    if wa.shape[0] != wb.shape[0]:
+        raise ValueError(
+            f"the heads must have the same number of classes: weight_a has shape {wa.shape}, weight_b {wb.shape}"
+        )
+    pinv_b = linalg.pinv(wb)
+    if np.linalg.matrix_rank(wb) < wb.shape[0]:
+        warnings.warn(
+            "logit_map: weight_b does not have full row rank, so B's head cannot reproduce every logit vector of A; "
+            "the map gives the least-squares logits",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    W = (pinv_b @ wa).T
+    b = pinv_b @ (ba - bb)
+    return AffineMap(W=W, b=b)
