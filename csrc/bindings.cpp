@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
+#include <thread>
+
 #include "kernels/augment.hpp"
+#include "kernels/maxmatch.hpp"
 
 namespace py = pybind11;
 
@@ -63,6 +66,114 @@ py::tuple fill_augmented(OutArray out, const py::list& sites, const py::list& re
     return py::make_tuple(bad.site, bad.row);
 }
 
+using CArray = py::array_t<double, py::array::c_style>;
+using Mask = py::array_t<bool, py::array::c_style>;
+
+// Checked view of the match problem: A (p×p), B (q×q), C (p×q), mu (p), nu (q), all C-contiguous float64.
+repsim::match::Problem match_problem(const CArray& A, const CArray& B, const CArray& C, const CArray& mu,
+                                     const CArray& nu, double n, bool center) {
+    if (A.ndim() != 2 || B.ndim() != 2 || C.ndim() != 2 || mu.ndim() != 1 || nu.ndim() != 1)
+        throw std::invalid_argument("A, B, C must be 2-D and mu, nu 1-D");
+    const std::int64_t p = A.shape(0), q = B.shape(0);
+    if (A.shape(1) != p || B.shape(1) != q || C.shape(0) != p || C.shape(1) != q || mu.shape(0) != p ||
+        nu.shape(0) != q)
+        throw std::invalid_argument("inconsistent shapes of A, B, C, mu, nu");
+    if (!(n > 0)) throw std::invalid_argument("n must be positive");
+    repsim::match::Problem pr;
+    pr.p = p;
+    pr.q = q;
+    pr.n = n;
+    pr.center = center;
+    pr.A = A.data();
+    pr.B = B.data();
+    pr.C = C.data();
+    pr.mu = mu.data();
+    pr.nu = nu.data();
+    return pr;
+}
+
+std::vector<char> mask_vector(const Mask& m, std::int64_t len, const char* name) {
+    if (m.ndim() != 1 || m.shape(0) != len) throw std::invalid_argument(std::string(name) + " has the wrong length");
+    std::vector<char> out(static_cast<std::size_t>(len));
+    for (std::int64_t i = 0; i < len; ++i) out[static_cast<std::size_t>(i)] = m.data()[i] ? 1 : 0;
+    return out;
+}
+
+Mask to_mask(const std::vector<char>& v) {
+    Mask out(static_cast<py::ssize_t>(v.size()));
+    bool* d = out.mutable_data();
+    for (std::size_t i = 0; i < v.size(); ++i) d[i] = v[i] != 0;
+    return out;
+}
+
+py::list max_match_curve(CArray A, CArray B, CArray C, CArray mu, CArray nu, double n, bool center, Mask start_x,
+                         Mask start_y, CArray eps_desc) {
+    auto pr = match_problem(A, B, C, mu, nu, n, center);
+    auto sx = mask_vector(start_x, pr.p, "start_x");
+    auto sy = mask_vector(start_y, pr.q, "start_y");
+    if (eps_desc.ndim() != 1) throw std::invalid_argument("eps must be 1-D");
+    const std::int64_t ne = eps_desc.shape(0);
+    std::vector<double> eps(eps_desc.data(), eps_desc.data() + ne);
+    for (std::int64_t k = 1; k < ne; ++k)
+        if (eps[k] > eps[k - 1]) throw std::invalid_argument("eps must be sorted in descending order");
+    std::vector<std::pair<std::vector<char>, std::vector<char>>> results;
+    {
+        py::gil_scoped_release release;
+        repsim::match::MatchState st(pr, sx, sy);
+        // Maximum matches are nested (a smaller eps gives a subset), so each eps warm-starts from the last.
+        for (double e : eps) {
+            st.eliminate(e);
+            results.emplace_back(st.x(), st.y());
+        }
+    }
+    py::list out;
+    for (auto& r : results) out.append(py::make_tuple(to_mask(r.first), to_mask(r.second)));
+    return out;
+}
+
+py::list minimum_matches(CArray A, CArray B, CArray C, CArray mu, CArray nu, double n, bool center, Mask start_x,
+                         Mask start_y, double eps, py::array_t<std::int64_t, py::array::c_style> vs, int n_threads) {
+    auto pr = match_problem(A, B, C, mu, nu, n, center);
+    auto sx = mask_vector(start_x, pr.p, "start_x");
+    auto sy = mask_vector(start_y, pr.q, "start_y");
+    if (vs.ndim() != 1) throw std::invalid_argument("vs must be 1-D");
+    const std::int64_t nv = vs.shape(0);
+    std::vector<std::int64_t> v(vs.data(), vs.data() + nv);
+    for (auto x : v)
+        if (x < 0 || x >= pr.p + pr.q) throw std::invalid_argument("neuron index out of range in vs");
+    std::vector<std::pair<std::vector<char>, std::vector<char>>> results(static_cast<std::size_t>(nv));
+    {
+        py::gil_scoped_release release;
+        repsim::match::MatchState maximum(pr, sx, sy);
+        maximum.eliminate(eps);
+        for (auto x : v) {
+            const bool in = x < pr.p ? maximum.x()[x] != 0 : maximum.y()[x - pr.p] != 0;
+            if (!in) throw std::invalid_argument("every v must belong to the maximum match");
+        }
+        const int workers = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, nv)));
+        std::vector<std::exception_ptr> errors(static_cast<std::size_t>(workers));
+        std::vector<std::thread> pool;
+        for (int t = 0; t < workers; ++t) {
+            pool.emplace_back([&, t]() {
+                try {
+                    for (std::int64_t k = t; k < nv; k += workers) {
+                        auto m = repsim::match::minimum_match(maximum, v[static_cast<std::size_t>(k)], pr.p, pr.q, eps);
+                        results[static_cast<std::size_t>(k)] = {m.x(), m.y()};
+                    }
+                } catch (...) {
+                    errors[static_cast<std::size_t>(t)] = std::current_exception();
+                }
+            });
+        }
+        for (auto& th : pool) th.join();
+        for (auto& e : errors)
+            if (e) std::rethrow_exception(e);
+    }
+    py::list out;
+    for (auto& r : results) out.append(py::make_tuple(to_mask(r.first), to_mask(r.second)));
+    return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -72,4 +183,16 @@ PYBIND11_MODULE(_core, m) {
           "Fused pass of MATH.md §1: write the shifted fp64 rows, per-site squared row norms and the ones column "
           "of one batch into out (rows x d, C-contiguous float64). Releases the GIL. Returns (site, row) of the "
           "first non-finite shifted row, or (-1, -1).");
+    m.def("max_match_curve", &max_match_curve, py::arg("A").noconvert(), py::arg("B").noconvert(),
+          py::arg("C").noconvert(), py::arg("mu").noconvert(), py::arg("nu").noconvert(), py::arg("n"),
+          py::arg("center"), py::arg("start_x").noconvert(), py::arg("start_y").noconvert(),
+          py::arg("eps_desc").noconvert(),
+          "Maximum matches (Wang et al. 2018, Algorithm 1) for each eps (descending), warm-started from one "
+          "another, from centred Gram blocks. Returns a list of (x_mask, y_mask). Releases the GIL.");
+    m.def("minimum_matches", &minimum_matches, py::arg("A").noconvert(), py::arg("B").noconvert(),
+          py::arg("C").noconvert(), py::arg("mu").noconvert(), py::arg("nu").noconvert(), py::arg("n"),
+          py::arg("center"), py::arg("start_x").noconvert(), py::arg("start_y").noconvert(), py::arg("eps"),
+          py::arg("vs").noconvert(), py::arg("n_threads") = 1,
+          "v-minimum matches (Algorithm 2) for each neuron v in vs (x: v < p, y: p + j), from the maximum match. "
+          "Returns a list of (x_mask, y_mask). Releases the GIL; neurons are split across n_threads threads.");
 }

@@ -6,6 +6,7 @@ from ._config import show_config
 from .metrics.cca import CCAResult, PWCCAResult, cca, procrustes, pwcca, svcca
 from .metrics.cka import cka
 from .metrics.maps import AffineMap, affine_map, logit_map
+from .metrics.match import Match, MatchCurve, SimpleMatches, match_curve, max_match, simple_matches
 from .metrics.rv import rv, rv2
 from .moments import Moments
 from .results import SimilarityMatrix
@@ -15,18 +16,24 @@ __version__ = "0.1.0"
 __all__ = [
     "AffineMap",
     "CCAResult",
+    "Match",
+    "MatchCurve",
     "Moments",
     "PWCCAResult",
+    "SimpleMatches",
     "SimilarityMatrix",
     "affine_map",
     "cca",
     "cka",
     "logit_map",
+    "match_curve",
+    "max_match",
     "procrustes",
     "pwcca",
     "rv",
     "rv2",
     "show_config",
+    "simple_matches",
     "svcca",
     "__version__",
 ]

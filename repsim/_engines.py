@@ -41,5 +41,15 @@ def resolve_engine(engine: str):
     raise ValueError(f"engine must be 'auto', 'cpp' or 'numba', got {engine!r}")
 
 
+def require_core(feature: str):
+    """The compiled core, or an ImportError saying how to build it (features with no Numba fallback)."""
+    if not HAVE_CORE:
+        raise ImportError(
+            f"{feature} needs the compiled extension repsim._core, which is not built ({_CORE_ERROR}). "
+            "Reinstall with a C++17 compiler present: REPSIM_STRICT_BUILD=1 pip install --force-reinstall --no-deps ."
+        )
+    return _core
+
+
 def default_threads() -> int:
     return max(1, min(os.cpu_count() or 1, 8))

@@ -297,6 +297,29 @@ class Moments:
         self._check_site(x, "x"), self._check_site(y, "y")
         return _maps.affine_map_from_stats(self.statistics(True), x, y, ridge=ridge)
 
+    def max_match(self, x: str, y: str, eps: float, center: bool = False, dead: str = "count"):
+        """Maximum ε-approximate match between the neurons of sites ``x`` and ``y`` (see :func:`repsim.max_match`)."""
+        from .metrics import match as _match
+
+        self._check_site(x, "x"), self._check_site(y, "y")
+        return _match.max_match_from_stats(self.statistics(True), x, y, eps, center=center, dead=dead)
+
+    def match_curve(self, x: str, y: str, eps=(0.1, 0.2, 0.3, 0.4, 0.5), center: bool = False, dead: str = "count"):
+        """s(ε) for several ε between sites ``x`` and ``y`` (see :func:`repsim.match_curve`)."""
+        from .metrics import match as _match
+
+        self._check_site(x, "x"), self._check_site(y, "y")
+        return _match.match_curve_from_stats(self.statistics(True), x, y, eps, center=center, dead=dead)
+
+    def simple_matches(self, x: str, y: str, eps: float, center: bool = False, dead: str = "count", n_threads=None):
+        """Simple matches between sites ``x`` and ``y`` (see :func:`repsim.simple_matches`)."""
+        from .metrics import match as _match
+
+        self._check_site(x, "x"), self._check_site(y, "y")
+        return _match.simple_matches_from_stats(
+            self.statistics(True), x, y, eps, center=center, dead=dead, n_threads=n_threads
+        )
+
     def matrix(self, metric: str, rows: Sequence[str] | None = None, cols: Sequence[str] | None = None, **options):
         """The site × site matrix of one metric from this single accumulation.
 

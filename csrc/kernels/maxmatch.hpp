@@ -1,0 +1,377 @@
+// Maximum and minimum (simple) matches of Wang et al. 2018 from Gram statistics (MAXMATCH.md, MATH.md §2 ix).
+//
+// Inputs are the centred blocks Ac = Σ x̄x̄ᵀ (p×p), Bc (q×q), Cc = Σ x̄ȳᵀ (p×q), the means μ, ν and n. The span of a
+// set S of neurons of one side is held as a Cholesky factor L of the centred Gram of a *basis* subset of S (columns
+// that are linearly independent to a relative tolerance) together with the coordinate matrix Z = L⁻¹·[Gram rows],
+// whose columns give, for every neuron of both sides and for ν, its coordinates in the orthonormal basis of
+// span(Ȳ_basis). Removing a basis neuron deletes a row/column of L and restores triangularity with Givens rotations,
+// applied to the same rows of Z: O(m·(p+q)) per removal, never a refactorisation. Dependent neurons are promoted
+// into the basis when a removal leaves them outside the span.
+//
+// Distances (MATH.md §2 ix): with q_j the coordinates of x_j and g those of ν,
+//   centred span:  d² = Ac_jj − |q_j|²
+//   raw span:      d² = Ac_jj − |q_j|² + n·β0²/(1 + n|g|²),  β0 = μ_j − g·q_j,
+// unless the constant vector 1 lies in span(Y_S) (a dependent neuron with a constant offset), where d² = Ac_jj − |q_j|².
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace repsim {
+namespace match {
+
+// Relative squared tolerances. A neuron joins the basis when its squared residual exceeds kIndepTol·‖ȳ_u‖²
+// (relative distance 1e-6); a dependent neuron puts 1 in the raw span when n·δ² > kOneTol·‖y_u‖².
+constexpr double kIndepTol = 1e-12;
+constexpr double kOneTol = 1e-12;
+
+struct Problem {
+    std::int64_t p = 0, q = 0;
+    double n = 0;
+    bool center = false;
+    const double* A = nullptr;   // p×p row-major
+    const double* B = nullptr;   // q×q
+    const double* C = nullptr;   // p×q
+    const double* mu = nullptr;  // p
+    const double* nu = nullptr;  // q
+};
+
+// The span of a subset of one side ("own" side, size m_all), queried by the neurons of the other side (t_all).
+class SpanState {
+  public:
+    SpanState() = default;
+
+    // own_gram(i, j) = centred Gram of own neurons; cross(t, j) = centred cross Gram (query t, own j).
+    SpanState(const double* own_gram, std::int64_t own_ld, const double* cross, std::int64_t cross_ld,
+              bool cross_transposed, const double* own_mean, std::int64_t m_all, std::int64_t t_all, double n,
+              bool center)
+        : m_all_(m_all), t_all_(t_all), n_(n), center_(center), own_gram_(own_gram), own_ld_(own_ld),
+          cross_(cross), cross_ld_(cross_ld), cross_t_(cross_transposed), own_mean_(own_mean) {
+        cols_ = m_all_ + t_all_ + 1;
+        L_.assign(static_cast<std::size_t>(m_all_ * m_all_), 0.0);
+        Z_.assign(static_cast<std::size_t>(m_all_ * cols_), 0.0);
+        s2_.assign(static_cast<std::size_t>(cols_), 0.0);
+        sg_.assign(static_cast<std::size_t>(cols_), 0.0);
+        alive_.assign(static_cast<std::size_t>(m_all_), 0);
+        in_basis_.assign(static_cast<std::size_t>(m_all_), 0);
+        basis_.clear();
+    }
+
+    // Start the span from the given own neurons (in order).
+    void init(const std::vector<std::int64_t>& members) {
+        for (auto u : members) alive_[u] = 1;
+        rebuild();
+    }
+
+    bool alive(std::int64_t u) const { return alive_[u] != 0; }
+
+    // Remove own neurons from the set. Basis rows are deleted by Givens downdates; when a sweep removes so much of
+    // the basis that refactorising the survivors is cheaper (r·m > 2·m'²), the factor is rebuilt instead.
+    void remove_many(const std::vector<std::int64_t>& us) {
+        std::vector<std::int64_t> positions;
+        for (auto u : us) {
+            if (!alive_[u]) continue;
+            alive_[u] = 0;
+            if (in_basis_[u]) {
+                std::int64_t k = 0;
+                while (basis_[static_cast<std::size_t>(k)] != u) ++k;
+                positions.push_back(k);
+            }
+        }
+        if (positions.empty()) {
+            update_has_one();
+            return;
+        }
+        const std::int64_t m = static_cast<std::int64_t>(basis_.size());
+        const std::int64_t r = static_cast<std::int64_t>(positions.size());
+        const std::int64_t survivors = m - r;
+        if (r * m > 2 * survivors * survivors + m) {
+            rebuild();
+            return;
+        }
+        std::sort(positions.begin(), positions.end(), std::greater<std::int64_t>());
+        for (auto k : positions) {
+            in_basis_[basis_[static_cast<std::size_t>(k)]] = 0;
+            delete_basis_row(k);
+        }
+        refresh_column_stats();
+        promote_dependents();
+        update_has_one();
+    }
+
+    void remove(std::int64_t u) { remove_many(std::vector<std::int64_t>{u}); }
+
+    // Squared distance of query neuron t to the span, and its squared norm (raw or centred).
+    void distance(std::int64_t t, const double* query_gram_diag, const double* query_mean, double* d2,
+                  double* norm2) const {
+        const std::int64_t ct = m_all_ + t;
+        const double a = query_gram_diag[t];
+        double d = a - s2_[static_cast<std::size_t>(ct)];
+        if (center_) {
+            *norm2 = a;
+        } else {
+            const double mu = query_mean[t];
+            *norm2 = a + n_ * mu * mu;
+            if (!has_one_) {
+                const double beta0 = mu - sg_[static_cast<std::size_t>(ct)];
+                d += n_ * beta0 * beta0 / (1.0 + n_ * sg_[static_cast<std::size_t>(cols_ - 1)]);
+            }
+        }
+        *d2 = d > 0.0 ? d : 0.0;
+    }
+
+    std::int64_t basis_size() const { return static_cast<std::int64_t>(basis_.size()); }
+
+  private:
+    double own_gram(std::int64_t i, std::int64_t j) const { return own_gram_[i * own_ld_ + j]; }
+    double cross(std::int64_t t, std::int64_t j) const {
+        return cross_t_ ? cross_[j * cross_ld_ + t] : cross_[t * cross_ld_ + j];
+    }
+
+    // Full (un-reduced) row of neuron u against every column of Z: own Gram row, cross column, ν_u.
+    void full_row(std::int64_t u, double* out) const {
+        for (std::int64_t j = 0; j < m_all_; ++j) out[j] = own_gram(u, j);
+        for (std::int64_t t = 0; t < t_all_; ++t) out[m_all_ + t] = cross(t, u);
+        out[m_all_ + t_all_] = center_ ? 0.0 : own_mean_[u];
+    }
+
+    // s2[j] = Σ_r Z[r, j]² (squared projection of column j on the span), sg[j] = Σ_r Z[r, ν]·Z[r, j].
+    void refresh_column_stats() {
+        std::fill(s2_.begin(), s2_.end(), 0.0);
+        std::fill(sg_.begin(), sg_.end(), 0.0);
+        const std::int64_t m = static_cast<std::int64_t>(basis_.size());
+        for (std::int64_t r = 0; r < m; ++r) add_row_stats(&Z_[static_cast<std::size_t>(r * cols_)]);
+    }
+
+    void add_row_stats(const double* row) {
+        const double g = row[cols_ - 1];
+        for (std::int64_t j = 0; j < cols_; ++j) {
+            s2_[static_cast<std::size_t>(j)] += row[j] * row[j];
+            sg_[static_cast<std::size_t>(j)] += g * row[j];
+        }
+    }
+
+    // Refactorise from the alive neurons: promote them in index order.
+    void rebuild() {
+        for (auto u : basis_) in_basis_[u] = 0;
+        basis_.clear();
+        std::fill(s2_.begin(), s2_.end(), 0.0);
+        std::fill(sg_.begin(), sg_.end(), 0.0);
+        promote_dependents();
+        update_has_one();
+    }
+
+    // Promote every alive non-basis neuron whose residual to the span exceeds the independence tolerance.
+    void promote_dependents() {
+        for (std::int64_t u = 0; u < m_all_; ++u) {
+            if (alive_[u] && !in_basis_[u]) try_promote(u);
+        }
+    }
+
+    void try_promote(std::int64_t u) {
+        const std::int64_t m = static_cast<std::int64_t>(basis_.size());
+        const double buu = own_gram(u, u);
+        if (!(buu > 0.0)) return;
+        const double res = buu - s2_[static_cast<std::size_t>(u)];
+        if (!(res > kIndepTol * buu)) return;
+        const double diag = std::sqrt(res);
+        double* Lrow = &L_[static_cast<std::size_t>(m * m_all_)];
+        for (std::int64_t r = 0; r < m; ++r) Lrow[r] = Z_[static_cast<std::size_t>(r * cols_ + u)];
+        Lrow[m] = diag;
+        double* Zrow = &Z_[static_cast<std::size_t>(m * cols_)];
+        full_row(u, Zrow);
+        for (std::int64_t r = 0; r < m; ++r) {
+            const double c = Lrow[r];
+            if (c == 0.0) continue;
+            const double* zr = &Z_[static_cast<std::size_t>(r * cols_)];
+            for (std::int64_t j = 0; j < cols_; ++j) Zrow[j] -= c * zr[j];
+        }
+        const double inv = 1.0 / diag;
+        for (std::int64_t j = 0; j < cols_; ++j) Zrow[j] *= inv;
+        basis_.push_back(u);
+        in_basis_[u] = 1;
+        add_row_stats(Zrow);
+    }
+
+    // Delete basis position k: drop row/column k of L and re-triangularise with Givens rotations, rotating the
+    // same rows of Z (MAXMATCH.md: downdate instead of refactorising).
+    void delete_basis_row(std::int64_t k) {
+        const std::int64_t m = static_cast<std::int64_t>(basis_.size());
+        std::vector<double> zx(Z_.begin() + k * cols_, Z_.begin() + (k + 1) * cols_);
+        std::vector<double> lx(static_cast<std::size_t>(m), 0.0);  // the column L[:, k] below the diagonal
+        for (std::int64_t i = k + 1; i < m; ++i) lx[static_cast<std::size_t>(i)] = L_[i * m_all_ + k];
+        for (std::int64_t c = k + 1; c < m; ++c) {
+            double& lcc = L_[c * m_all_ + c];
+            const double xc = lx[static_cast<std::size_t>(c)];
+            const double r = std::hypot(lcc, xc);
+            if (r == 0.0) continue;
+            const double cs = lcc / r, sn = xc / r;
+            lcc = r;
+            for (std::int64_t i = c + 1; i < m; ++i) {
+                double& lic = L_[i * m_all_ + c];
+                double& xi = lx[static_cast<std::size_t>(i)];
+                const double a = lic, b = xi;
+                lic = cs * a + sn * b;
+                xi = -sn * a + cs * b;
+            }
+            double* zc = &Z_[static_cast<std::size_t>(c * cols_)];
+            double* zxp = zx.data();
+            for (std::int64_t j = 0; j < cols_; ++j) {
+                const double a = zc[j], b = zxp[j];
+                zc[j] = cs * a + sn * b;
+                zxp[j] = -sn * a + cs * b;
+            }
+        }
+        // physically remove row k and column k
+        for (std::int64_t i = k + 1; i < m; ++i) {
+            double* dst = &L_[static_cast<std::size_t>((i - 1) * m_all_)];
+            const double* src = &L_[static_cast<std::size_t>(i * m_all_)];
+            for (std::int64_t j = 0; j < k; ++j) dst[j] = src[j];
+            for (std::int64_t j = k + 1; j <= i; ++j) dst[j - 1] = src[j];
+            for (std::int64_t j = i; j < m; ++j) dst[j] = 0.0;
+        }
+        for (std::int64_t j = 0; j < m; ++j) L_[static_cast<std::size_t>((m - 1) * m_all_ + j)] = 0.0;
+        std::copy(Z_.begin() + (k + 1) * cols_, Z_.begin() + m * cols_, Z_.begin() + k * cols_);
+        std::fill(Z_.begin() + (m - 1) * cols_, Z_.begin() + m * cols_, 0.0);
+        basis_.erase(basis_.begin() + k);
+    }
+
+    // Raw span only: does 1 lie in span(Y_S)? True when an alive dependent neuron has a constant offset
+    // δ_u = ν_u − g·z_u from the basis combination that reproduces its centred vector.
+    void update_has_one() {
+        has_one_ = false;
+        if (center_) return;
+        for (std::int64_t u = 0; u < m_all_; ++u) {
+            if (!alive_[u] || in_basis_[u]) continue;
+            const double delta = own_mean_[u] - sg_[static_cast<std::size_t>(u)];
+            const double norm2 = own_gram(u, u) + n_ * own_mean_[u] * own_mean_[u];
+            if (n_ * delta * delta > kOneTol * norm2) {
+                has_one_ = true;
+                return;
+            }
+        }
+    }
+
+    std::int64_t m_all_ = 0, t_all_ = 0, cols_ = 0;
+    double n_ = 0;
+    bool center_ = false;
+    const double* own_gram_ = nullptr;
+    std::int64_t own_ld_ = 0;
+    const double* cross_ = nullptr;
+    std::int64_t cross_ld_ = 0;
+    bool cross_t_ = false;
+    const double* own_mean_ = nullptr;
+    std::vector<double> L_, Z_, s2_, sg_;
+    std::vector<char> alive_, in_basis_;
+    std::vector<std::int64_t> basis_;
+    bool has_one_ = false;
+};
+
+// The state of Algorithm 1: the current sets X, Y and the spans of both.
+class MatchState {
+  public:
+    MatchState(const Problem& pr, const std::vector<char>& start_x, const std::vector<char>& start_y)
+        : pr_(pr) {
+        ax_.resize(static_cast<std::size_t>(pr.p));
+        ay_.resize(static_cast<std::size_t>(pr.q));
+        diag_a_.resize(static_cast<std::size_t>(pr.p));
+        diag_b_.resize(static_cast<std::size_t>(pr.q));
+        for (std::int64_t i = 0; i < pr.p; ++i) diag_a_[i] = pr.A[i * pr.p + i];
+        for (std::int64_t j = 0; j < pr.q; ++j) diag_b_[j] = pr.B[j * pr.q + j];
+        // span of Y queried by X: own = Y (B), cross(t = x, j = y) = C[x, y]
+        span_y_ = SpanState(pr.B, pr.q, pr.C, pr.q, false, pr.nu, pr.q, pr.p, pr.n, pr.center);
+        // span of X queried by Y: own = X (A), cross(t = y, j = x) = C[x, y] read transposed
+        span_x_ = SpanState(pr.A, pr.p, pr.C, pr.q, true, pr.mu, pr.p, pr.q, pr.n, pr.center);
+        std::vector<std::int64_t> mx, my;
+        for (std::int64_t i = 0; i < pr.p; ++i)
+            if (start_x[i]) mx.push_back(i);
+        for (std::int64_t j = 0; j < pr.q; ++j)
+            if (start_y[j]) my.push_back(j);
+        for (auto i : mx) ax_[i] = 1;
+        for (auto j : my) ay_[j] = 1;
+        span_x_.init(mx);
+        span_y_.init(my);
+    }
+
+    // Algorithm 1 from the current sets: remove all violators of one side, then the other, until stable.
+    void eliminate(double eps) {
+        const double e2 = eps * eps;
+        bool changed = true;
+        while (changed) {
+            changed = false;
+            changed |= sweep(true, e2);
+            changed |= sweep(false, e2);
+        }
+    }
+
+    void remove_x(std::int64_t i) { remove_x(std::vector<std::int64_t>{i}); }
+    void remove_y(std::int64_t j) { remove_y(std::vector<std::int64_t>{j}); }
+    void remove_x(const std::vector<std::int64_t>& is) {
+        for (auto i : is) ax_[i] = 0;
+        span_x_.remove_many(is);
+    }
+    void remove_y(const std::vector<std::int64_t>& js) {
+        for (auto j : js) ay_[j] = 0;
+        span_y_.remove_many(js);
+    }
+
+    const std::vector<char>& x() const { return ax_; }
+    const std::vector<char>& y() const { return ay_; }
+
+  private:
+    // Remove the violators of side X (is_x) or Y against the other side's current span.
+    bool sweep(bool is_x, double e2) {
+        std::vector<std::int64_t> out;
+        if (is_x) {
+            for (std::int64_t i = 0; i < pr_.p; ++i) {
+                if (!ax_[i]) continue;
+                double d2, nn;
+                span_y_.distance(i, diag_a_.data(), pr_.mu, &d2, &nn);
+                if (d2 > e2 * nn) out.push_back(i);
+            }
+            if (!out.empty()) remove_x(out);
+        } else {
+            for (std::int64_t j = 0; j < pr_.q; ++j) {
+                if (!ay_[j]) continue;
+                double d2, nn;
+                span_x_.distance(j, diag_b_.data(), pr_.nu, &d2, &nn);
+                if (d2 > e2 * nn) out.push_back(j);
+            }
+            if (!out.empty()) remove_y(out);
+        }
+        return !out.empty();
+    }
+
+    Problem pr_;
+    std::vector<char> ax_, ay_;
+    std::vector<double> diag_a_, diag_b_;
+    SpanState span_x_, span_y_;
+};
+
+// Algorithm 2: the v-minimum match from a maximum-match state. v < p is a neuron of X, v ≥ p is Y's neuron v − p.
+inline MatchState minimum_match(const MatchState& maximum, std::int64_t v, std::int64_t p, std::int64_t q,
+                                double eps) {
+    MatchState cur = maximum;
+    for (std::int64_t u = 0; u < p + q; ++u) {
+        if (u == v) continue;
+        const bool in = u < p ? cur.x()[u] != 0 : cur.y()[u - p] != 0;
+        if (!in) continue;
+        MatchState trial = cur;
+        if (u < p)
+            trial.remove_x(u);
+        else
+            trial.remove_y(u - p);
+        trial.eliminate(eps);
+        const bool v_in = v < p ? trial.x()[v] != 0 : trial.y()[v - p] != 0;
+        if (v_in) cur = std::move(trial);
+    }
+    return cur;
+}
+
+}  // namespace match
+}  // namespace repsim
