@@ -248,6 +248,11 @@ def projection_matrix(train_a, train_b, method: str, n: int, pca_keep: float = 0
     return bases.matrix(method, int(n), _rng(seed, method, int(n), 0))
 
 
+def _mean(a: np.ndarray) -> np.ndarray:
+    """Row means, exact where all repeats agree (the identity at n = width must give the baseline bit for bit)."""
+    return np.where(a.min(axis=1) == a.max(axis=1), a[:, 0], a.mean(axis=1))
+
+
 def _freeze(d):
     if d is None:
         return None
@@ -480,7 +485,7 @@ def projection_curves(
     for meth in methods:
         reps = int(repeats) if meth in RANDOM_METHODS else 1
         a = np.empty((n_values.size, reps))
-        r = np.empty((n_values.size, reps))
+        r = np.zeros((n_values.size, reps))
         for k, n in enumerate(n_values):
             for rep in range(reps):
                 rng = _rng(seed, meth, int(n), rep) if meth in RANDOM_METHODS else None
@@ -490,8 +495,9 @@ def projection_curves(
                 if retrain:
                     head = fit_logistic(_project(A, mu, P), y_train, c, init=(weight, bias))
                     r[k, rep] = accuracy(Xt, *head, y_test)
-        acc[meth], std[meth] = a.mean(axis=1), a.std(axis=1)
-        racc[meth], rstd[meth] = r.mean(axis=1), r.std(axis=1)
+        acc[meth], std[meth] = _mean(a), a.std(axis=1)
+        if retrain:
+            racc[meth], rstd[meth] = _mean(r), r.std(axis=1)
     return ProjectionCurves(
         n_values=n_values,
         methods=methods,

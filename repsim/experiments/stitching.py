@@ -175,24 +175,27 @@ def _centre(weight: np.ndarray, bias: np.ndarray):
     return weight - weight.mean(axis=0), bias - bias.mean()
 
 
-def _class_logit_map(head_a, head_b, name_b: str, deficient: set):
-    """logit_map between class-centred heads; lossless for classification when rank(centred C_B) = n_classes − 1.
-
-    A softmax head is only defined up to a common shift of its logits, and the L2-penalised optimum (weight decay)
-    has rows summing to zero, i.e. rank n_classes − 1. Centring both heads removes the shift, so the relevant
-    condition is that the centred C_B spans the centred logit space; :func:`repsim.logit_map`'s full-row-rank
-    warning (which cannot hold after centring) is replaced by a warning for that condition.
-    """
-    wb = head_b[0]
-    if name_b not in deficient and np.linalg.matrix_rank(wb) < wb.shape[0] - 1:
-        deficient.add(name_b)
+def _check_centred_rank(weight: np.ndarray, name: str) -> None:
+    """Warn when a class-centred head cannot reproduce every centred logit vector (rank < n_classes − 1)."""
+    rank = int(np.linalg.matrix_rank(weight))
+    if rank < weight.shape[0] - 1:
         warnings.warn(
-            f"stitching_table: the head of {name_b!r} has rank {np.linalg.matrix_rank(wb)} after centring over the "
-            f"classes (< n_classes − 1 = {wb.shape[0] - 1}), so its logit-compatibility maps are least-squares "
+            f"stitching_table: the head of {name!r} has rank {rank} after centring over the classes "
+            f"(< n_classes − 1 = {weight.shape[0] - 1}), so the logit-compatibility maps into it are least-squares "
             "approximations, not lossless",
             RuntimeWarning,
             stacklevel=3,
         )
+
+
+def _class_logit_map(head_a, head_b):
+    """logit_map between class-centred heads; lossless for classification when rank(centred C_B) = n_classes − 1.
+
+    A softmax head is only defined up to a common shift of its logits, and the L2-penalised optimum (weight decay)
+    has rows summing to zero, i.e. rank n_classes − 1. Centring both heads removes the shift, so the relevant
+    condition is that the centred C_B spans the centred logit space (checked by :func:`_check_centred_rank`);
+    :func:`repsim.logit_map`'s full-row-rank warning, which cannot hold after centring, is silenced.
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="logit_map: weight_b does not have full row rank")
         return logit_map(*head_a, *head_b)
@@ -282,7 +285,8 @@ def stitching_table(features, heads, labels, ridge: float = 0.0) -> StitchingTab
     y = as_labels(test_labels, "labels[1] (test)", n_test, c)
 
     centred = {name: _centre(*head[name]) for name in models}
-    deficient = set()
+    for name in models:
+        _check_centred_rank(centred[name][0], name)
     m = Moments()
     m.update(train)
     k = len(models)
@@ -299,7 +303,7 @@ def stitching_table(features, heads, labels, ridge: float = 0.0) -> StitchingTab
             amap = m.affine_map(a, b, ridge=ridge)
             acc[i, j] = accuracy(amap.transform(test[a]), wb, bb, y)
             r2[i, j] = amap.r2_total
-            lmap = _class_logit_map(centred[a], centred[b], b, deficient)
+            lmap = _class_logit_map(centred[a], centred[b])
             logit[i, j] = accuracy(lmap.transform(test[a]), wb, bb, y)
             naive[i, j] = accuracy(_pad_or_truncate(test[a], wb.shape[1]), wb, bb, y)
     own = np.diag(acc).copy()
