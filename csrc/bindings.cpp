@@ -33,8 +33,12 @@ py::tuple fill_augmented(OutArray out, const py::list& sites, const py::list& re
     for (std::size_t s = 0; s < sites.size(); ++s) {
         py::array a = py::reinterpret_borrow<py::array>(sites[s]);
         if (!py::isinstance<py::array>(sites[s])) throw py::type_error("site " + std::to_string(s) + " is not an array");
-        const bool f32 = a.dtype().is(py::dtype::of<float>());
-        const bool f64 = a.dtype().is(py::dtype::of<double>());
+        // dtype objects are compared by kind and size (identity fails for equal dtypes built another way);
+        // byte order is normalised to native in Python (repsim/_validation.py)
+        const py::dtype dt = a.dtype();
+        const bool native = dt.byteorder() != '>';
+        const bool f32 = native && dt.kind() == 'f' && dt.itemsize() == 4;
+        const bool f64 = native && dt.kind() == 'f' && dt.itemsize() == 8;
         if (!f32 && !f64) throw py::type_error("site " + std::to_string(s) + " must be float32 or float64");
         if (a.ndim() != 2 || a.shape(0) != rows) {
             throw std::invalid_argument("site " + std::to_string(s) + " must be 2-D with as many rows as out");
@@ -44,7 +48,7 @@ py::tuple fill_augmented(OutArray out, const py::list& sites, const py::list& re
         }
         auto ref = py::reinterpret_borrow<py::array>(references[s]);
         if (!py::isinstance<py::array_t<double, py::array::c_style>>(references[s]) || ref.ndim() != 1 ||
-            ref.shape(0) != a.shape(1) || !ref.dtype().is(py::dtype::of<double>()) ||
+            ref.shape(0) != a.shape(1) || ref.dtype().kind() != 'f' || ref.dtype().itemsize() != 8 ||
             !(ref.flags() & py::array::c_style)) {
             throw std::invalid_argument("reference " + std::to_string(s) + " must be a contiguous float64 vector");
         }

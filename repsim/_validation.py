@@ -50,6 +50,8 @@ def as_float_matrix(a, name: str, batch: int | None = None) -> np.ndarray:
             arr = np.asarray(a)
         except Exception as exc:  # ragged lists and other junk
             raise TypeError(f"{where}: cannot be read as an array ({exc})") from None
+    if arr.dtype.kind == "f" and not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))  # big-endian data: same values, native order
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.floating) or arr.dtype not in _FLOAT_KINDS:
         raise TypeError(
             f"{where}: expected float16, float32 or float64 values, got dtype {arr.dtype}; "
@@ -117,6 +119,24 @@ def nonfinite_message(site: str, batch_index: int, array: np.ndarray, row: int) 
         f"site {site!r} (batch {batch_index}): row {row} is too large (its squared distance to the reference "
         f"exceeds 1e150, so the fourth-order statistics would overflow float64); rescale the activations"
     )
+
+
+# Mean squared distance to the reference below which the fourth-order statistics (~|x̃|⁴) fall into float64's
+# subnormal range and lose precision.
+MIN_SPREAD = 1e-140
+
+
+def check_first_batch_scale(W: np.ndarray, layout, batch_index: int) -> None:
+    """Reject a first batch whose spread is so small that |x̃|⁴ underflows (a rescaling fixes it exactly)."""
+    rows = W.shape[0]
+    for k, site in enumerate(layout.sites):
+        spread = float(W[:, layout.n_features + k].sum()) / rows
+        if 0.0 < spread < MIN_SPREAD:
+            raise ValueError(
+                f"site {site!r} (batch {batch_index}): the activations' spread (mean squared deviation {spread:.3g}) "
+                f"is too small for float64 fourth-order statistics (< {MIN_SPREAD:g}); multiply them by a constant "
+                "(the similarity metrics are scale invariant)"
+            )
 
 
 def check_pair(X, Y, names=("X", "Y")):

@@ -15,6 +15,21 @@ FORMAT_NAME = "repsim.Moments"
 FORMAT_VERSION = 1
 
 
+# Largest second-order statistic accepted after a shift: metrics square these entries (‖C‖²_F) and sum them.
+MAX_STATISTIC = 1e150
+
+
+def _check_finite_statistics(G: np.ndarray, P: int, what: str) -> None:
+    top = float(np.max(np.abs(G[:P, :P]))) if P else 0.0
+    if not (top <= MAX_STATISTIC and np.isfinite(G).all()):
+        raise ValueError(
+            f"{what} gives statistics beyond float64's safe range (largest second-order entry {top:.3g}, limit "
+            f"{MAX_STATISTIC:g}, or an overflow): the activations "
+            "are too large relative to their spread or to the origin; rescale them (the similarity metrics are "
+            "scale invariant)"
+        )
+
+
 class Moments:
     """Streaming, exact sufficient statistics of one or more *sites* (representations of the same samples).
 
@@ -122,6 +137,7 @@ class Moments:
         if rows == 0:
             if layout is None:
                 raise ValueError(f"batch {self._batches}: the first update must have at least one row")
+            self._batches += 1  # batch numbers in messages count every update call
             return self
         first = layout is None
         if first:
@@ -134,6 +150,7 @@ class Moments:
         if site >= 0:
             raise ValueError(_validation.nonfinite_message(order[site], self._batches, arrays[site], row))
         if first:
+            _validation.check_first_batch_scale(W, layout, self._batches)
             self._layout, self._reference = layout, reference
             self._G = np.zeros((layout.d, layout.d), order="F")
         # G += WᵀW in place: W is C-ordered (rows, d), so W.T is the Fortran-ordered (d, rows) operand dsyrk wants.
@@ -195,8 +212,10 @@ class Moments:
             d2.append(delta + (c1 - c2))
             mu.append(c1 + delta)
         G2 = shift_upper(other._G.copy(order="F"), other._layout, d2)
-        shift_upper(self._G, self._layout, d1)
-        self._G += G2
+        G1 = shift_upper(self._G.copy(order="F"), self._layout, d1)
+        G1 += G2
+        _check_finite_statistics(G1, self._layout.n_features, "merging these Moments (their references are too far apart)")
+        self._G = G1
         self._reference = mu
         self._n = n
         self._batches += other._batches
@@ -217,6 +236,9 @@ class Moments:
                 deltas = [-c for c in self._reference]
                 ref = [np.zeros_like(c) for c in self._reference]
             G = shift_upper(self._G.copy(order="F"), self._layout, deltas)
+            _check_finite_statistics(
+                G, self._layout.n_features, "centring the statistics" if center else "moving the statistics to the origin (uncentred metrics)"
+            )
             if center:  # the sums are exactly zero about the mean; remove their rounding
                 for s in self._layout.sites:
                     cols = self._layout.cols(s)
@@ -382,10 +404,12 @@ class Moments:
     def load(cls, path, *, engine: str = "auto", n_threads: int | None = None) -> "Moments":
         """Read statistics written by :meth:`save`. Refuses files of another format or a newer version."""
         path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no such file: {path!r}")
         try:
             data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{path!r} is not a repsim Moments file (.npz): {exc}") from None
+        except Exception as exc:  # empty, truncated or foreign files: numpy raises EOFError, BadZipFile, ...
+            raise ValueError(f"{path!r} is not a repsim Moments file (.npz): {type(exc).__name__}: {exc}") from None
         if not hasattr(data, "files"):
             raise ValueError(f"{path!r} is not a repsim Moments file: it holds a single array, not an .npz archive")
         with data:

@@ -27,4 +27,4 @@ def cosine(num: float, hxx: float, hyy: float, metric: str, x: str, y: str) -> f
             stacklevel=3,
         )
         return float("nan")
-    return float(num / math.sqrt(hxx * hyy))
+    return float(num / (math.sqrt(hxx) * math.sqrt(hyy)))
