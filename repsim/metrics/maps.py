@@ -45,6 +45,8 @@ class AffineMap:
         if type(X).__module__.split(".")[0] == "torch":
             import torch
 
+            if X.ndim != 2 or X.shape[1] != self.W.shape[0]:
+                raise ValueError(f"X must have shape (n, {self.W.shape[0]}), got {tuple(X.shape)}")
             W = torch.as_tensor(self.W, dtype=X.dtype, device=X.device)
             b = torch.as_tensor(self.b, dtype=X.dtype, device=X.device)
             return X @ W + b
