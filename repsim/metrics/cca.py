@@ -306,6 +306,8 @@ def _pwcca_google(view, x, y, epsilon):
     of the data gives, up to column signs that the absolute value removes.
     """
     n = view.n
+    if n < 2:
+        raise ValueError(f"pwcca(convention='google') needs at least 2 samples (ddof-1 covariances): with n={n} every neuron is constant")
     A = view.block(x, x) / (n - 1)
     B = view.block(y, y) / (n - 1)
     C = view.block(x, y) / (n - 1)

@@ -47,6 +47,10 @@ class AffineMap:
 
             if X.ndim != 2 or X.shape[1] != self.W.shape[0]:
                 raise ValueError(f"X must have shape (n, {self.W.shape[0]}), got {tuple(X.shape)}")
+            if X.is_complex():
+                raise TypeError(f"X must be real, got dtype {X.dtype}")
+            if not X.is_floating_point():  # integer input maps like NumPy's: to float64
+                X = X.to(torch.float64)
             W = torch.as_tensor(self.W, dtype=X.dtype, device=X.device)
             b = torch.as_tensor(self.b, dtype=X.dtype, device=X.device)
             return X @ W + b
