@@ -64,8 +64,32 @@ def as_float_matrix(a, name: str, batch: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def check_batch(batch, sites: tuple[str, ...] | None, dims: dict[str, int] | None, batch_index: int):
-    """Validate one ``Moments.update`` batch; return (site names, arrays in site order, rows)."""
+def as_float_tensor(a, name: str, batch: int | None, device):
+    """Like :func:`as_float_matrix` but returns a 2-D float32/float64 torch tensor on ``device`` (no host copy of
+    device tensors): float16/bfloat16 are widened to float32."""
+    import torch
+
+    where = _where(name, batch)
+    if not _is_torch(a):
+        return torch.from_numpy(as_float_matrix(a, name, batch)).to(device)
+    if not isinstance(a, torch.Tensor):
+        raise TypeError(f"{where}: expected an array or a torch.Tensor, got {type(a).__name__}")
+    t = a.detach()
+    if t.is_complex() or not t.is_floating_point():
+        raise TypeError(f"{where}: expected a floating-point tensor, got dtype {t.dtype}")
+    if t.ndim != 2:
+        raise ValueError(f"{where}: expected a 2-D array (n_samples, n_features), got shape {tuple(t.shape)}")
+    if t.dtype not in (torch.float32, torch.float64):
+        t = t.to(torch.float32)
+    return t.to(device)
+
+
+def check_batch(batch, sites: tuple[str, ...] | None, dims: dict[str, int] | None, batch_index: int, convert=None):
+    """Validate one ``Moments.update`` batch; return (site names, arrays in site order, rows).
+
+    ``convert(value, name, batch_index)`` turns each value into a 2-D float array (default: NumPy).
+    """
+    convert = convert or as_float_matrix
     if not isinstance(batch, Mapping):
         raise TypeError(
             f"batch {batch_index}: update() takes a mapping of site name -> 2-D array, got {type(batch).__name__}"
@@ -90,7 +114,7 @@ def check_batch(batch, sites: tuple[str, ...] | None, dims: dict[str, int] | Non
         order = sites
     else:
         order = tuple(batch)
-    arrays = [as_float_matrix(batch[s], f"site {s!r}", batch_index) for s in order]
+    arrays = [convert(batch[s], f"site {s!r}", batch_index) for s in order]
     rows = arrays[0].shape[0]
     for s, a in zip(order, arrays):
         if a.shape[0] != rows:
@@ -128,9 +152,14 @@ MIN_SPREAD = 1e-140
 
 def check_first_batch_scale(W: np.ndarray, layout, batch_index: int) -> None:
     """Reject a first batch whose spread is so small that |x̃|⁴ underflows (a rescaling fixes it exactly)."""
-    rows = W.shape[0]
+    P, L = layout.n_features, len(layout.sites)
+    check_norm_means(W[:, P : P + L].mean(axis=0), layout, batch_index)
+
+
+def check_norm_means(norm_means, layout, batch_index: int) -> None:
+    """``norm_means[s]`` is the first batch's mean squared distance to the reference of site s."""
     for k, site in enumerate(layout.sites):
-        spread = float(W[:, layout.n_features + k].sum()) / rows
+        spread = float(norm_means[k])
         if 0.0 < spread < MIN_SPREAD:
             raise ValueError(
                 f"site {site!r} (batch {batch_index}): the activations' spread (mean squared deviation {spread:.3g}) "

@@ -48,6 +48,16 @@ class Moments:
         Implementation of the fused per-batch pass. "auto" uses the compiled C++ core when it is built.
     n_threads : int, optional
         Threads for the fused pass (default: the number of cores, at most 8). BLAS threads are BLAS's own.
+    backend : {"auto", "numpy", "torch"}
+        Where batches are accumulated. "auto": on the device with torch ops when the first batch holds CUDA tensors,
+        otherwise the CPU path above. "torch": always with torch ops, on the device of the first batch's tensors
+        (CPU tensors included). "numpy": always on the CPU (device tensors are copied to the host). Statistics
+        reach CPU float64 before any metric is computed.
+    precision : {"fp64", "window32"}
+        Device accumulation only (MATH.md §3.4): float64 GEMMs (default, exact), or float32 GEMMs with TF32 off
+        summed over windows of ``window`` rows and flushed into float64 with an exact shift (≈1e-7 on CKA).
+    window : int, default 4096
+        Rows per float32 window with ``precision="window32"``.
 
     Examples
     --------
@@ -62,7 +72,23 @@ class Moments:
     1.0
     """
 
-    def __init__(self, *, engine: str = "auto", n_threads: int | None = None):
+    def __init__(
+        self,
+        *,
+        engine: str = "auto",
+        n_threads: int | None = None,
+        backend: str = "auto",
+        precision: str = "fp64",
+        window: int = 4096,
+    ):
+        if backend not in ("auto", "numpy", "torch"):
+            raise ValueError(f"backend must be 'auto', 'numpy' or 'torch', got {backend!r}")
+        if precision not in ("fp64", "window32"):
+            raise ValueError(f"precision must be 'fp64' or 'window32', got {precision!r}")
+        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+            raise ValueError(f"window must be a positive int, got {window!r}")
+        self._backend, self._precision, self._window = backend, precision, int(window)
+        self._acc = None  # TorchAccumulator when statistics are kept on a device
         self._engine_name, self._fill = resolve_engine(engine)
         if n_threads is None:
             n_threads = default_threads()
@@ -107,6 +133,7 @@ class Moments:
     def mean(self, site: str) -> np.ndarray:
         """Sample mean of a site's features."""
         self._require_data()
+        self._sync()
         k = self._layout.index(site)
         return self._reference[k] + self._G[self._layout.cols(site), self._layout.one] / self._n
 
@@ -131,6 +158,8 @@ class Moments:
         self
         """
         layout = self._layout
+        if self._acc is not None or (layout is None and self._wants_torch(batch)):
+            return self._update_torch(batch)
         order, arrays, rows = _validation.check_batch(
             batch, layout.sites if layout else None, self.dims if layout else None, self._batches
         )
@@ -162,6 +191,64 @@ class Moments:
         self._views.clear()
         return self
 
+    def _wants_torch(self, batch) -> bool:
+        if self._backend == "torch":
+            return True
+        if self._backend == "numpy" or not isinstance(batch, Mapping):
+            return False
+        return any(_validation._is_torch(v) and getattr(v, "device", None) is not None and v.device.type != "cpu"
+                   for v in batch.values())
+
+    def _update_torch(self, batch) -> "Moments":
+        from ._torch_backend import TorchAccumulator
+
+        layout = self._layout
+        if self._acc is not None:
+            device = self._acc.device
+        else:
+            first = next((v for v in batch.values() if _validation._is_torch(v)), None) if isinstance(batch, Mapping) else None
+            device = first.device if first is not None else "cpu"
+
+        def convert(value, name, index):
+            return _validation.as_float_tensor(value, name, index, device)
+
+        order, tensors, rows = _validation.check_batch(
+            batch, layout.sites if layout else None, self.dims if layout else None, self._batches, convert
+        )
+        if rows == 0:
+            if layout is None:
+                raise ValueError(f"batch {self._batches}: the first update must have at least one row")
+            self._batches += 1
+            return self
+        first = layout is None
+        if first:
+            layout = Layout(tuple(order), tuple(int(t.shape[1]) for t in tensors))
+            reference = [t.to(__import__("torch").float64).mean(dim=0).cpu().numpy() for t in tensors]
+            acc = TorchAccumulator(layout, reference, device, self._precision, self._window)
+        else:
+            acc = self._acc
+        W, win_ref = acc.prepare(tensors)
+        bad = acc.find_bad(W)
+        if bad is not None:
+            site, row = bad
+            raise ValueError(
+                _validation.nonfinite_message(order[site], self._batches, tensors[site].cpu().numpy(), row)
+            )
+        if first:
+            _validation.check_norm_means(acc.norm_means(W), layout, self._batches)
+            self._layout, self._reference, self._acc = layout, reference, acc
+            self._G = np.zeros((layout.d, layout.d), order="F")
+        acc.add(W, win_ref)
+        self._n += rows
+        self._batches += 1
+        self._views.clear()
+        return self
+
+    def _sync(self) -> None:
+        """Move what the device accumulated into the CPU float64 statistics (exact: same reference)."""
+        if self._acc is not None:
+            self._G += self._acc.drain()
+
     def _batch_buffer(self, rows: int, d: int) -> np.ndarray:
         buf = self._buffer
         if buf is None or buf.shape[1] != d or buf.shape[0] < rows:
@@ -172,6 +259,7 @@ class Moments:
     # ------------------------------------------------------------------ exact operations
     def copy(self) -> "Moments":
         """An independent copy (same engine)."""
+        self._sync()
         other = Moments(engine=self._engine_name, n_threads=self._n_threads)
         if self._layout is not None:
             other._layout = self._layout
@@ -188,6 +276,8 @@ class Moments:
         """
         if not isinstance(other, Moments):
             raise TypeError(f"other must be a Moments, got {type(other).__name__}")
+        self._sync()
+        other._sync()
         if other._layout is None or other._n == 0:
             return self
         if self._layout is None:
@@ -214,11 +304,67 @@ class Moments:
         G2 = shift_upper(other._G.copy(order="F"), other._layout, d2)
         G1 = shift_upper(self._G.copy(order="F"), self._layout, d1)
         G1 += G2
-        _check_finite_statistics(G1, self._layout.n_features, "merging these Moments (their references are too far apart)")
+        _check_finite_statistics(
+            G1, self._layout.n_features, "merging these Moments (their references are too far apart)"
+        )
         self._G = G1
         self._reference = mu
+        if self._acc is not None:
+            self._acc.rebase(mu)
         self._n = n
         self._batches += other._batches
+        self._views.clear()
+        return self
+
+    def all_reduce(self, group=None) -> "Moments":
+        """Sum the statistics of every rank of a ``torch.distributed`` group, in place (MATH.md §1.2, protocol A).
+
+        Rank 0's reference is broadcast; every rank moves its statistics to it exactly (T G Tᵀ, a no-op when the
+        references already agree), then one SUM all-reduce of the packed upper triangle and n leaves every rank
+        with the statistics of the union of all shards — equal to one pass over all the data. Each rank must hold
+        at least one batch, with the same sites and widths. Works with the gloo (CPU) and NCCL (CUDA) backends.
+
+        Returns
+        -------
+        self
+        """
+        import torch
+        import torch.distributed as dist
+
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError("all_reduce() needs an initialised torch.distributed process group")
+        self._sync()
+        world = dist.get_world_size(group)
+        mine = (self.sites, tuple(self.dims.values()), self._n)
+        everyone = [None] * world
+        dist.all_gather_object(everyone, mine, group=group)
+        for r, (sites, dims, n) in enumerate(everyone):
+            if n == 0:
+                raise ValueError(f"all_reduce: rank {r} has no data; every rank must update() at least one batch")
+            if (sites, dims) != mine[:2]:
+                raise ValueError(
+                    f"all_reduce: rank {r} has sites {list(sites)} with widths {list(dims)}, this rank has "
+                    f"{list(mine[0])} with {list(mine[1])}"
+                )
+        on_cuda = dist.get_backend(group) == "nccl"
+        device = torch.device("cuda", torch.cuda.current_device()) if on_cuda else torch.device("cpu")
+        ref = torch.from_numpy(np.concatenate(self._reference)).to(device)
+        src = dist.get_global_rank(group, 0) if group is not None else 0
+        dist.broadcast(ref, src=src, group=group)
+        ref = ref.cpu().numpy()
+        new_ref = [ref[self._layout.cols(s)].copy() for s in self._layout.sites]
+        deltas = [c_new - c_old for c_new, c_old in zip(new_ref, self._reference)]
+        G = shift_upper(self._G.copy(order="F"), self._layout, deltas)
+        iu = np.triu_indices(self._layout.d)
+        packed = torch.from_numpy(np.append(G[iu], float(self._n))).to(device)
+        dist.all_reduce(packed, op=dist.ReduceOp.SUM, group=group)
+        packed = packed.cpu().numpy()
+        G = np.zeros((self._layout.d, self._layout.d), order="F")
+        G[iu] = packed[:-1]
+        _check_finite_statistics(G, self._layout.n_features, "all_reduce")
+        self._G, self._reference, self._n = G, new_ref, int(round(packed[-1]))
+        if self._acc is not None:
+            self._acc.rebase(new_ref)
         self._views.clear()
         return self
 
@@ -226,6 +372,7 @@ class Moments:
     def statistics(self, center: bool = True) -> StatisticsView:
         """Symmetric statistics about the sample mean (``center=True``) or about 0 (raw moments), cached."""
         self._require_data()
+        self._sync()
         center = bool(center)
         view = self._views.get(center)
         if view is None:
@@ -386,6 +533,7 @@ class Moments:
     def save(self, path) -> None:
         """Write the statistics to a versioned ``.npz`` file (exact; the packed upper triangle of G)."""
         self._require_data()
+        self._sync()
         iu = np.triu_indices(self._layout.d)
         with open(os.fspath(path), "wb") as fh:
             np.savez(
