@@ -1,0 +1,204 @@
+"""Minibatch CKA (Nguyen, Raghu, Kornblith 2021): HSIC₁ summed over chunks of rows, with batched Gram products.
+
+This is a *different estimator* from the exact, full-data CKA that :class:`repsim.Moments` gives:
+
+    CKA_mb = Σ_k HSIC₁(K_k, L_k) / √(Σ_k HSIC₁(K_k, K_k) · Σ_k HSIC₁(L_k, L_k))
+
+where ``K_k = X_k X_kᵀ`` is the linear Gram of the k-th chunk of ``b`` consecutive rows and HSIC₁ is Song et al.'s
+unbiased estimator
+
+    HSIC₁(K, L) = [tr(K̃L̃) + (1ᵀK̃1)(1ᵀL̃1)/((n−1)(n−2)) − 2/(n−2)·1ᵀK̃L̃1] / (n(n−3)),  K̃ = K − diag(K).
+
+Its value depends on ``b``: it measures only the dependence *within* chunks. With a single chunk holding all rows
+it equals debiased CKA (``repsim.cka(X, Y, debiased=True)``); with smaller chunks it is neither that nor the
+biased full-data CKA (it is unbiased chunk by chunk, so for independent representations it is near 0 like
+debiased CKA, while biased CKA on small samples is not). It costs O(b²·Σp) per chunk and O(L·b²) memory on the
+device per chunk (chunks of one update are stacked up to about 256 MiB of Grams), independent of the feature
+dimensions' squares.
+
+Rows are chunked across the incoming batches (a chunk may span two data batches), so the value does not depend on
+the data loader's batch size. The trailing chunk is used if it holds at least 4 rows (HSIC₁ needs n ≥ 4) and
+dropped otherwise. HSIC₁ is invariant to translating the rows, so each chunk is centred on its own mean before
+the Grams are formed (exactly the same value, less cancellation). Everything is computed in float64 (TF32 never
+applies to float64 matmuls).
+
+References
+----------
+Nguyen, Raghu, Kornblith. Do Wide and Deep Networks Learn the Same Things? ICLR 2021.
+Song, Smola, Gretton, Bedo, Borgwardt. Feature Selection via Dependence Maximization. JMLR 2012.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+MIN_ROWS = 4
+
+
+# Memory for the stacked Grams of the chunks processed together (float64 entries).
+GROUP_BYTES = 256 * 2**20
+
+
+def hsic1_all_pairs(grams: torch.Tensor) -> torch.Tensor:
+    """HSIC₁ for every pair of sites from stacked zero-diagonal Grams ``(..., L, n, n)`` → ``(..., L, L)``.
+
+    One matrix product gives tr(K̃_s K̃_t) for all pairs (the Grams are symmetric), one more 1ᵀK̃_s K̃_t1 = r_s·r_t
+    from the row sums r.
+    """
+    *lead, L, n, _ = grams.shape
+    if n < MIN_ROWS:
+        raise ValueError(f"HSIC1 needs at least {MIN_ROWS} rows per chunk, got {n}")
+    flat = grams.reshape(*lead, L, n * n)
+    trace = flat @ flat.transpose(-1, -2)
+    r = grams.sum(dim=-1)
+    s = r.sum(dim=-1)
+    outer = s.unsqueeze(-1) * s.unsqueeze(-2)
+    return (trace + outer / ((n - 1.0) * (n - 2.0)) - (2.0 / (n - 2.0)) * (r @ r.transpose(-1, -2))) / (n * (n - 3.0))
+
+
+def zero_diagonal_grams(chunks: list) -> torch.Tensor:
+    """Stack the Grams ``X Xᵀ`` (float64, rows centred per chunk, zero diagonal) of every site.
+
+    ``chunks[s]`` is ``(n, p_s)`` or ``(k, n, p_s)`` (k chunks of n rows) → ``(L, n, n)`` or ``(k, L, n, n)``,
+    on the device of the first site.
+    """
+    device = chunks[0].device
+    grams = []
+    for x in chunks:
+        x = x.to(device=device, dtype=torch.float64)
+        x = x - x.mean(dim=-2, keepdim=True)
+        grams.append(x @ x.transpose(-1, -2))
+    g = torch.stack(grams, dim=-3)
+    g.diagonal(dim1=-2, dim2=-1).zero_()
+    return g
+
+
+class MinibatchCKA:
+    """Streaming minibatch CKA over fixed sites: feed batches with :meth:`update`, then :meth:`finalize`.
+
+    Parameters
+    ----------
+    batch_size : int
+        Rows per chunk ``b`` (at least 4).
+    """
+
+    def __init__(self, batch_size: int):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
+        if batch_size < MIN_ROWS:
+            raise ValueError(f"batch_size must be at least {MIN_ROWS} (HSIC1 divides by n(n-3)), got {batch_size}")
+        self.batch_size = int(batch_size)
+        self.sites: tuple | None = None
+        self.hsic: np.ndarray | None = None  # (L, L) float64 sums over chunks
+        self.n_chunks = 0
+        self.n_rows = 0  # rows received
+        self.n_used = 0  # rows inside processed chunks
+        self._buffer: dict | None = None  # site -> rows waiting for a full chunk
+
+    @property
+    def n_pending(self) -> int:
+        return 0 if not self._buffer else int(next(iter(self._buffer.values())).shape[0])
+
+    def update(self, acts: dict) -> MinibatchCKA:
+        """Add rows: a dict site → 2-D tensor, every site with the same number of rows."""
+        if self.sites is None:
+            self.sites = tuple(acts)
+            self.hsic = np.zeros((len(self.sites), len(self.sites)))
+        elif tuple(acts) != self.sites:
+            raise ValueError(f"sites changed: expected {list(self.sites)}, got {list(acts)}")
+        rows = {int(t.shape[0]) for t in acts.values()}
+        if len(rows) != 1:
+            raise ValueError(
+                f"every site must have the same number of rows, got { {k: tuple(v.shape) for k, v in acts.items()} }"
+            )
+        self.n_rows += rows.pop()
+        if self._buffer:
+            acts = {s: torch.cat([self._buffer[s].to(acts[s].device), acts[s]]) for s in self.sites}
+        total = int(next(iter(acts.values())).shape[0])
+        b = self.batch_size
+        full = total // b
+        group = max(1, GROUP_BYTES // (8 * b * b * len(self.sites)))  # chunks whose Grams are stacked at once
+        start = 0
+        for first in range(0, full, group):
+            k = min(group, full - first)
+            self._add_chunks([acts[s][start : start + k * b].reshape(k, b, -1) for s in self.sites])
+            start += k * b
+        self._buffer = {s: acts[s][start:].clone() for s in self.sites} if start < total else None
+        return self
+
+    def finalize(self) -> MinibatchCKA:
+        """Use the trailing chunk if it has at least 4 rows, else drop it (idempotent)."""
+        if self._buffer and self.n_pending >= MIN_ROWS:
+            self._add_chunks([self._buffer[s].unsqueeze(0) for s in self.sites])
+        self._buffer = None
+        return self
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows received but not in any processed chunk (the trailing chunk, once dropped)."""
+        return self.n_rows - self.n_used - self.n_pending
+
+    def _add_chunks(self, chunks: list) -> None:
+        """chunks[s]: (k, n, p_s) — k chunks of n rows of every site."""
+        with torch.no_grad():
+            h = hsic1_all_pairs(zero_diagonal_grams(chunks)).sum(dim=0)
+        self.hsic += h.cpu().numpy()
+        k, n = int(chunks[0].shape[0]), int(chunks[0].shape[1])
+        self.n_chunks += k
+        self.n_used += k * n
+
+    def values(self, rows, cols) -> np.ndarray:
+        """CKA_mb between the named sites → array (len(rows), len(cols)); NaN (RuntimeWarning) for a site whose
+        summed self-HSIC₁ is not positive (e.g. constant activations)."""
+        if self.sites is None or self.n_chunks == 0:
+            raise ValueError(
+                f"minibatch CKA has no complete chunk: {self.n_rows} rows were seen, a chunk needs at least {MIN_ROWS}"
+            )
+        idx = {s: k for k, s in enumerate(self.sites)}
+        diag = np.diag(self.hsic)
+        bad = [s for s in set(rows) | set(cols) if not diag[idx[s]] > 0]
+        if bad:
+            warnings.warn(
+                f"minibatch CKA: site(s) {sorted(bad)} have no variation within chunks (self-HSIC1 <= 0); "
+                "their entries are NaN",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        out = np.empty((len(rows), len(cols)))
+        for i, x in enumerate(rows):
+            for j, y in enumerate(cols):
+                a, c = idx[x], idx[y]
+                den = diag[a] * diag[c]
+                out[i, j] = self.hsic[a, c] / np.sqrt(den) if diag[a] > 0 and diag[c] > 0 else np.nan
+        return out
+
+    # -- checkpoints
+    def state(self) -> dict:
+        """Arrays that :meth:`from_state` restores (the pending rows included, on the CPU)."""
+        st = {
+            "batch_size": np.array(self.batch_size),
+            "sites": np.array(self.sites or (), dtype=str),
+            "hsic": self.hsic if self.hsic is not None else np.zeros((0, 0)),
+            "counts": np.array([self.n_chunks, self.n_rows, self.n_used], dtype=np.int64),
+        }
+        for k, s in enumerate(self.sites or ()):
+            if self._buffer:
+                st[f"pending_{k}"] = self._buffer[s].detach().cpu().numpy()
+        return st
+
+    @classmethod
+    def from_state(cls, st, device=None) -> MinibatchCKA:
+        mb = cls(int(st["batch_size"]))
+        sites = tuple(str(s) for s in st["sites"])
+        if sites:
+            mb.sites = sites
+            mb.hsic = np.array(st["hsic"], dtype=np.float64)
+        mb.n_chunks, mb.n_rows, mb.n_used = (int(v) for v in st["counts"])
+        if sites and "pending_0" in st:
+            mb._buffer = {
+                s: torch.from_numpy(np.array(st[f"pending_{k}"])).to(device or "cpu") for k, s in enumerate(sites)
+            }
+        return mb

@@ -1,0 +1,132 @@
+"""Heatmaps of similarity matrices with matplotlib.
+
+Figures are made with ``matplotlib.figure.Figure`` and rendered by the Agg canvas, so nothing here selects or
+changes pyplot's global backend (works headless, in scripts, and in notebooks, which display the returned Figure).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["heatmap", "plot_report", "save_heatmaps"]
+
+
+def _figure(**kwargs):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("plotting needs matplotlib: pip install matplotlib") from None
+    return Figure(**kwargs)
+
+
+def _strip(labels, prefix):
+    if prefix and all(lab.startswith(prefix) for lab in labels):
+        return [lab[len(prefix) :] for lab in labels]
+    return list(labels)
+
+
+def heatmap(
+    matrix,
+    ax=None,
+    *,
+    row_model: str | None = None,
+    col_model: str | None = None,
+    title: str | None = None,
+    annotate: bool | None = None,
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+):
+    """Draw one :class:`~repsim.SimilarityMatrix` as a heatmap and return the ``Axes``.
+
+    Rows of the matrix run top to bottom (y axis), columns left to right (x axis). When ``row_model`` /
+    ``col_model`` are given, that ``"<model>."`` prefix is removed from the tick labels and the axis is titled
+    ``"<model> layers"``. ``annotate`` writes the values into the cells (default: when the matrix is at most
+    12 × 12). The colour range is [0, 1] when the values lie in it, else their range. NaN cells are grey.
+    """
+    if ax is None:
+        fig = _figure(figsize=(1.2 + 0.5 * len(matrix.cols), 1.0 + 0.45 * len(matrix.rows)), layout="constrained")
+        ax = fig.add_subplot()
+    values = np.asarray(matrix.values, dtype=float)
+    finite = values[np.isfinite(values)]
+    if vmin is None or vmax is None:
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        in_unit = lo >= -1e-12 and hi <= 1 + 1e-12
+        vmin = (0.0 if in_unit else lo) if vmin is None else vmin
+        vmax = (1.0 if in_unit else (hi if hi > lo else lo + 1.0)) if vmax is None else vmax
+    import matplotlib
+
+    cm = matplotlib.colormaps[cmap].with_extremes(bad="lightgrey")
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cm, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+    rows = _strip(matrix.rows, f"{row_model}." if row_model else None)
+    cols = _strip(matrix.cols, f"{col_model}." if col_model else None)
+    ax.set_xticks(range(len(cols)))
+    ax.set_xticklabels(cols, rotation=90)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(rows)
+    ax.set_ylabel(f"{row_model} layers (rows)" if row_model else "model.layer (rows)")
+    ax.set_xlabel(f"{col_model} layers (columns)" if col_model else "model.layer (columns)")
+    if title is None:
+        title = matrix.metric
+    ax.set_title(title)
+    if annotate is None:
+        annotate = values.shape[0] <= 12 and values.shape[1] <= 12
+    if annotate:
+        mid = (vmin + vmax) / 2
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                v = values[i, j]
+                text = "nan" if not np.isfinite(v) else f"{v:.2f}"
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="black" if (not np.isfinite(v) or v > mid) else "white",
+                )
+    ax.figure.colorbar(im, ax=ax, shrink=0.8)
+    return ax
+
+
+def _title(report, metric):
+    extra = ""
+    if report.estimator == "minibatch":
+        extra = f" (minibatch, b={report.batch_size})"
+    if report.rows_model is not None and report.cols_model is not None:
+        return f"{metric}{extra}\nrows: {report.rows_model}, columns: {report.cols_model}"
+    return f"{metric}{extra}\nrows and columns: all models"
+
+
+def plot_report(report, path=None, metrics=None, **kwargs):
+    """One heatmap per metric of a :class:`~repsim.compare.Report`, side by side → ``Figure`` (PNG at ``path``)."""
+    metrics = list(report.metrics if metrics is None else ([metrics] if isinstance(metrics, str) else metrics))
+    for m in metrics:
+        report[m]  # KeyError naming the available metrics
+    if not metrics:
+        raise ValueError("no metrics to plot")
+    first = report[metrics[0]]
+    w = 1.6 + 0.5 * len(first.cols)
+    h = 1.6 + 0.45 * len(first.rows)
+    fig = _figure(figsize=(w * len(metrics), h), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, m in zip(axes, metrics):
+        heatmap(
+            report[m], ax, row_model=report.rows_model, col_model=report.cols_model, title=_title(report, m), **kwargs
+        )
+    if path is not None:
+        fig.savefig(os.fspath(path), format="png", dpi=100)
+    return fig
+
+
+def save_heatmaps(report, directory, **kwargs) -> dict:
+    """Write ``<metric>.png`` for every metric of ``report`` into ``directory``; return metric → path."""
+    out = {}
+    for m in report.metrics:
+        path = os.path.join(os.fspath(directory), f"{m}.png")
+        plot_report(report, path=path, metrics=[m], **kwargs)
+        out[m] = path
+    return out
