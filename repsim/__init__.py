@@ -3,6 +3,7 @@
 One path: activations → :class:`Moments` (exact sufficient statistics, MATH.md §1) → metric.
 """
 from ._config import show_config
+from .compare import Report, compare
 from .metrics.cca import CCAResult, PWCCAResult, cca, procrustes, pwcca, svcca
 from .metrics.cka import cka
 from .metrics.maps import AffineMap, affine_map, logit_map
@@ -20,11 +21,13 @@ __all__ = [
     "MatchCurve",
     "Moments",
     "PWCCAResult",
+    "Report",
     "SimpleMatches",
     "SimilarityMatrix",
     "affine_map",
     "cca",
     "cka",
+    "compare",
     "logit_map",
     "match_curve",
     "max_match",

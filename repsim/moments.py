@@ -158,7 +158,7 @@ class Moments:
         self
         """
         layout = self._layout
-        if self._acc is not None or (layout is None and self._wants_torch(batch)):
+        if self._acc is not None or self._wants_torch(batch):
             return self._update_torch(batch)
         order, arrays, rows = _validation.check_batch(
             batch, layout.sites if layout else None, self.dims if layout else None, self._batches
@@ -225,6 +225,8 @@ class Moments:
             layout = Layout(tuple(order), tuple(int(t.shape[1]) for t in tensors))
             reference = [t.to(__import__("torch").float64).mean(dim=0).cpu().numpy() for t in tensors]
             acc = TorchAccumulator(layout, reference, device, self._precision, self._window)
+        elif self._acc is None:  # statistics loaded, copied or merged on the host: continue on the device
+            acc = TorchAccumulator(layout, self._reference, device, self._precision, self._window)
         else:
             acc = self._acc
         W, win_ref = acc.prepare(tensors)
@@ -236,8 +238,9 @@ class Moments:
             )
         if first:
             _validation.check_norm_means(acc.norm_means(W), layout, self._batches)
-            self._layout, self._reference, self._acc = layout, reference, acc
+            self._layout, self._reference = layout, reference
             self._G = np.zeros((layout.d, layout.d), order="F")
+        self._acc = acc
         acc.add(W, win_ref)
         self._n += rows
         self._batches += 1
@@ -260,7 +263,8 @@ class Moments:
     def copy(self) -> "Moments":
         """An independent copy (same engine)."""
         self._sync()
-        other = Moments(engine=self._engine_name, n_threads=self._n_threads)
+        other = Moments(engine=self._engine_name, n_threads=self._n_threads, backend=self._backend,
+                        precision=self._precision, window=self._window)
         if self._layout is not None:
             other._layout = self._layout
             other._reference = [r.copy() for r in self._reference]
@@ -549,8 +553,12 @@ class Moments:
             )
 
     @classmethod
-    def load(cls, path, *, engine: str = "auto", n_threads: int | None = None) -> "Moments":
-        """Read statistics written by :meth:`save`. Refuses files of another format or a newer version."""
+    def load(cls, path, *, engine: str = "auto", n_threads: int | None = None, backend: str = "auto",
+             precision: str = "fp64", window: int = 4096) -> "Moments":
+        """Read statistics written by :meth:`save`. Refuses files of another format or a newer version.
+
+        The keyword arguments are those of :class:`Moments` and apply to further updates (CUDA batches continue on
+        the device)."""
         path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(f"no such file: {path!r}")
@@ -579,7 +587,7 @@ class Moments:
             packed = np.asarray(data["G_upper"], dtype=np.float64)
             if ref.shape != (layout.n_features,) or packed.shape != (layout.d * (layout.d + 1) // 2,):
                 raise ValueError(f"{path!r} is a damaged Moments file: field sizes do not match the sites")
-            m = cls(engine=engine, n_threads=n_threads)
+            m = cls(engine=engine, n_threads=n_threads, backend=backend, precision=precision, window=window)
             m._layout = layout
             m._reference = [ref[layout.cols(s)].copy() for s in sites]
             G = np.zeros((layout.d, layout.d), order="F")

@@ -151,3 +151,13 @@ def test_cuda_tensors_accumulate_on_the_device(rng):  # pragma: no cover - runs 
     cpu = repsim.Moments().update({"x": X, "y": Y})
     for k, v in _values(cpu).items():
         np.testing.assert_allclose(_values(m)[k], v, rtol=1e-10, atol=1e-12)
+
+
+def test_loaded_statistics_continue_on_the_torch_backend(rng, tmp_path):
+    X, Y = _data(rng, 600)
+    first = repsim.Moments().update({"x": X[:300], "y": Y[:300]})
+    first.save(tmp_path / "m.npz")
+    resumed = repsim.Moments.load(tmp_path / "m.npz", backend="torch")
+    resumed.update({"x": torch.from_numpy(X[300:]), "y": torch.from_numpy(Y[300:])})
+    assert resumed._acc is not None
+    np.testing.assert_allclose(resumed.cka("x", "y", debiased=True), repsim.cka(X, Y, debiased=True), rtol=1e-12)
