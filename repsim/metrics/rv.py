@@ -22,7 +22,7 @@ def rv2_from_stats(st: StatisticsView, x: str, y: str) -> float:
     )
 
 
-def rv(X, Y, center: bool = True) -> float:
+def rv(X, Y, center: bool = True, *, space: str = "auto") -> float:
     """RV coefficient (Robert & Escoufier 1976) between two representations of the same samples.
 
     .. math:: \\mathrm{RV}(X, Y) = \\frac{\\mathrm{tr}(KL)}{\\sqrt{\\mathrm{tr}(K^2)\\,\\mathrm{tr}(L^2)}}
@@ -35,6 +35,9 @@ def rv(X, Y, center: bool = True) -> float:
     center : bool, default True
         Column-centre X and Y first (then RV equals linear CKA). ``center=False`` is hoggorm's ``RVcoeff`` on
         the raw data.
+    space : {"auto", "feature", "gram"}, default "auto"
+        Feature-space statistics (``repsim.Moments``) or Gram space (``repsim.GramMoments``, MATH.md §4). "auto"
+        uses Gram space only when p + q > 1.5·n and the two packed n × n Grams fit in half the available memory.
 
     Returns
     -------
@@ -48,17 +51,23 @@ def rv(X, Y, center: bool = True) -> float:
     ----------
     Robert, Escoufier. A Unifying Tool for Linear Multivariate Statistical Methods: The RV-Coefficient. 1976.
     """
-    return one_shot(X, Y).rv("X", "Y", center=center)
+    from ..gram import gram_inputs
+
+    x, y, g = gram_inputs(X, Y, space)
+    if g is not None:
+        return g.rv("X", "Y", center=center)
+    return one_shot(x, y).rv("X", "Y", center=center)
 
 
-def rv2(X, Y, center: bool = True) -> float:
+def rv2(X, Y, center: bool = True, *, space: str = "auto") -> float:
     """Modified RV coefficient RV2 (Smilde et al. 2009): RV with the diagonals of the Grams removed.
 
     .. math:: \\mathrm{RV2}(X, Y) = \\frac{\\mathrm{vec}(\\tilde K)\\cdot\\mathrm{vec}(\\tilde L)}
               {\\sqrt{\\mathrm{vec}(\\tilde K)\\cdot\\mathrm{vec}(\\tilde K)\\;\\mathrm{vec}(\\tilde L)\\cdot\\mathrm{vec}(\\tilde L)}},
               \\quad \\tilde K = XX^\\top - \\mathrm{diag}(XX^\\top)
 
-    computed from feature-space statistics as (‖YᵀX‖² − Σᵢ|xᵢ|²|yᵢ|²) / √(…), never forming an n × n matrix.
+    computed from feature-space statistics as (‖YᵀX‖² − Σᵢ|xᵢ|²|yᵢ|²) / √(…), never forming an n × n matrix,
+    or, for wide representations (``space``), from the masked off-diagonal sums of the two Grams.
 
     Parameters
     ----------
@@ -67,6 +76,11 @@ def rv2(X, Y, center: bool = True) -> float:
     center : bool, default True
         Column-centre X and Y first (Thompson et al. 2019, seed 002). ``center=False`` is hoggorm's ``RV2coeff``
         on the raw data.
+    space : {"auto", "feature", "gram"}, default "auto"
+        Feature-space statistics (``repsim.Moments``), or Gram space (``repsim.GramMoments``, MATH.md §4), where
+        the diagonals are masked inside each tile of the fused pass instead of subtracted afterwards: more accurate
+        when p ≫ n and the Grams are diagonal-dominant. "auto" uses Gram space only when p + q > 1.5·n and the two
+        packed n × n Grams fit in half the available memory.
 
     Returns
     -------
@@ -91,4 +105,10 @@ def rv2(X, Y, center: bool = True) -> float:
     Thompson, Bengio, Schönwiesner. The effect of task and training on intermediate representations in
     convolutional neural networks revealed with modified RV similarity analysis. CCN 2019.
     """
-    return one_shot(X, Y).rv2("X", "Y", center=center)
+    from ..gram import gram_inputs
+
+    x, y, g = gram_inputs(X, Y, space)
+    if g is not None:
+        return g.rv2("X", "Y", center=center)
+    return one_shot(x, y).rv2("X", "Y", center=center)
+
