@@ -6,8 +6,8 @@ the layers are much wider than the number of samples (p + q > ~1.5 n, :func:`cho
 space for kernel methods such as RBF CKA.
 
 Each block X_J (all n rows, some columns) is converted to float64 and column-centred exactly (its own means, with
-a refinement pass), and K += X̄_J X̄_Jᵀ is added tile by tile with BLAS (dsyrk on the diagonal tiles, dgemm
-elsewhere) into a tile-packed symmetric float64 buffer of n(n+1)/2 + O(n·T) words (repsim/_kernels/numba_gram.py).
+a refinement pass), and K += X̄_J X̄_Jᵀ is added in place with BLAS, one DGEMM per strip of T columns, into a
+strip-packed symmetric float64 buffer of n(n+1)/2 + O(n·T) words (layout: repsim/_kernels/numba_gram.py).
 Because K = Σ_J X̄_J X̄_Jᵀ is a plain sum over blocks, shards of the features merge by addition (:meth:`merge`).
 Alongside K each site keeps v = Σ_J X̄_J μ_J and m = Σ_J |μ_J|², so the uncentred Gram K + v1ᵀ + 1vᵀ + m11ᵀ is
 exact too (uncentred RV / RV2), without ever subtracting large numbers.
@@ -39,8 +39,10 @@ from ._engines import default_threads
 
 # Strip width / tile side of the packed Gram storage (n itself when n is smaller).
 TILE = 512
-# Column-chunk size (elements) in which a feature block is converted to float64 and centred.
-CHUNK_ELEMENTS = 1 << 22
+# Column-chunk size (elements) in which a feature block is converted to float64 and centred (64 MiB), and the
+# fewest columns per chunk.
+CHUNK_ELEMENTS = 1 << 23
+MIN_CHUNK_COLUMNS = 1024
 # Gram space is chosen automatically when p + q > GRAM_RATIO · n (MATH.md §4, crossover rule).
 GRAM_RATIO = 1.5
 # Largest accepted |centred activation|² · features of one block: Gram entries are squared in the sums.
@@ -162,14 +164,25 @@ def _kernels():
     return numba_gram
 
 
-class _threads:
-    """Context manager: numba's thread count for the current thread, restored on exit (STYLE.md rule 3)."""
+# Below this many Gram entries a pass runs on one thread: waking a thread team (and, on a busy machine, competing
+# with the BLAS threads that still spin after the accumulation) costs more than the pass.
+PARALLEL_MIN_ENTRIES = 1 << 20
 
-    def __init__(self, n_threads: int):
+
+class _threads:
+    """Context manager: numba's thread count for the current thread, restored on exit (STYLE.md rule 3).
+
+    Uses at most ``n_threads``, at most one thread per tile, and one thread for Grams under PARALLEL_MIN_ENTRIES.
+    """
+
+    def __init__(self, n_threads: int, tiles: "_Tiles | None" = None):
         import numba
 
         self._numba = numba
-        self._want = max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS))
+        want = int(n_threads)
+        if tiles is not None:
+            want = min(want, tiles.count) if tiles.n * tiles.n >= PARALLEL_MIN_ENTRIES else 1
+        self._want = max(1, min(want, numba.config.NUMBA_NUM_THREADS))
 
     def __enter__(self):
         self._old = self._numba.get_num_threads()
@@ -417,7 +430,11 @@ class GramMoments:
     def _add_block(self, site: str, a: np.ndarray, mu: np.ndarray) -> None:
         n, p = a.shape
         buf, v = self._buf[site], self._v[site]
-        width = max(1, CHUNK_ELEMENTS // n)
+        # Columns per float64 chunk: at most CHUNK_ELEMENTS entries, but at least MIN_CHUNK_COLUMNS (the GEMMs'
+        # inner dimension: smaller is memory-bound), in equal chunks.
+        width = min(p, max(MIN_CHUNK_COLUMNS, CHUNK_ELEMENTS // n))
+        chunks = -(-p // width)
+        width = -(-p // chunks)
         for c0 in range(0, p, width):
             x = np.asarray(a[:, c0:c0 + width], dtype=np.float64)
             xc = x - mu[c0:c0 + width]
@@ -426,28 +443,30 @@ class GramMoments:
             xc = np.ascontiguousarray(xc)
             mu_eff = mu[c0:c0 + width] + delta
             self._accumulate(buf, xc)
-            v += xc @ mu_eff
-            self._m[site] += float(mu_eff @ mu_eff)
+            # v += xc μ with SciPy's BLAS, like the Gram update: NumPy's and SciPy's wheels each bring an OpenBLAS
+            # whose idle threads spin for a while after a call; alternating the two pools stalls both.
+            v += blas.dgemv(1.0, xc.T, mu_eff, trans=1)
+            self._m[site] += float(np.sum(mu_eff * mu_eff))
         self._p[site] += p
 
     def _accumulate(self, buf: np.ndarray, xc: np.ndarray) -> None:
-        """buf += the strips of xc xcᵀ (xc C-contiguous float64, n × w), in place: per strip one DSYRK for the
-        diagonal block and one DGEMM for the block below it (both Fortran-ordered views of the strip)."""
+        """buf += the strips of xc xcᵀ (xc C-contiguous float64, n × w), in place, one BLAS call per strip.
+
+        A strip holds K[c0:, c0:c0+w] as a C-ordered (h, w) block, i.e. the Fortran-ordered (w, h) matrix
+        K[c0:c0+w, c0:], which DGEMM updates in place (M = w, N = h). Its diagonal block is computed whole (both
+        triangles, a fraction T/n of extra flops): one large GEMM runs faster than a small SYRK plus a GEMM. The
+        last strip, which is only its diagonal block, uses DSYRK.
+        """
         n = self._n
         for c0, w, off in self._tiles.strips:
             h = n - c0
-            # The strip holds K[c0:, c0:c0+w] as a C-ordered (h, w) block, i.e. its transpose as a Fortran-ordered
-            # (w, h) matrix S with S[:, :w] = K[c0:c0+w, c0:c0+w] and S[:, w:] = K[c0:c0+w, c0+w:].
             S = buf[off:off + h * w].reshape(h, w).T
             XI = xc[c0:c0 + w]
-            # lower triangle of S's diagonal block = upper triangle (columns ≥ rows) of the C-ordered tile
-            out = blas.dsyrk(1.0, XI.T, beta=1.0, c=S[:, :w], trans=1, lower=1, overwrite_c=1)
-            ok = np.shares_memory(out, buf)
-            if h > w:
-                out2 = blas.dgemm(1.0, XI.T, xc[c0 + w:].T, beta=1.0, c=S[:, w:], trans_a=1, trans_b=0,
-                                  overwrite_c=1)
-                ok = ok and np.shares_memory(out2, buf)
-            if not ok:  # pragma: no cover - guards a BLAS wrapper change (would copy instead of updating)
+            if h == w:  # upper triangle of the C-ordered tile = lower triangle of S
+                out = blas.dsyrk(1.0, XI.T, beta=1.0, c=S, trans=1, lower=1, overwrite_c=1)
+            else:
+                out = blas.dgemm(1.0, XI.T, xc[c0:].T, beta=1.0, c=S, trans_a=1, trans_b=0, overwrite_c=1)
+            if not np.shares_memory(out, buf):  # pragma: no cover - guards a BLAS wrapper change
                 raise RuntimeError("BLAS did not update the Gram buffer in place")
 
     def merge(self, other: "GramMoments") -> "GramMoments":
@@ -503,7 +522,7 @@ class GramMoments:
         the raw XXᵀ with ``center=False``."""
         self._check_site(site, need_data=True)
         out = np.empty((self._n, self._n))
-        with _threads(self._n_threads):
+        with _threads(self._n_threads, self._tiles):
             _kernels().unpack(self._buf[site], *self._tiles.arrays, out)
         if not center:
             v = self._v[site]
@@ -536,7 +555,7 @@ class GramMoments:
         rowpart = np.zeros((T.count, 4, T.T))
         diag = np.empty((2, self._n))
         rows = np.zeros((2, self._n))
-        with _threads(self._n_threads):
+        with _threads(self._n_threads, self._tiles):
             k.pair_pass(self._buf[x], self._buf[y], *T.arrays, kinds, vecs, scal, avec, tile_sums, rowpart, diag)
         k.reduce_rows(rowpart, *T.arrays, rows)
         s = tile_sums.sum(axis=0)
@@ -551,7 +570,7 @@ class GramMoments:
         rowpart = np.zeros((T.count, 2, T.T))
         diag = np.empty(self._n)
         rows = np.zeros((1, self._n))
-        with _threads(self._n_threads):
+        with _threads(self._n_threads, self._tiles):
             k.site_pass(self._buf[site], *T.arrays, int(kind), np.ascontiguousarray(vec, dtype=np.float64),
                         float(s), np.ascontiguousarray(a, dtype=np.float64), float(c), tile_sums, rowpart, diag)
         k.reduce_rows(rowpart, *T.arrays, rows)
@@ -597,7 +616,7 @@ class GramMoments:
         if m == 0:
             val = 0.0
         else:
-            with _threads(self._n_threads):
+            with _threads(self._n_threads, self._tiles):
                 ext = np.empty((self._tiles.count, 2))
                 cnt = np.empty((self._tiles.count, 2), dtype=np.int64)
                 k.offdiag_scan(G, *tiles, g, ext, cnt)

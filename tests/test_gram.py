@@ -147,8 +147,9 @@ def test_pair_sums_are_the_masked_sums():
     np.testing.assert_allclose(ps.r_l, L.sum(axis=1) - np.diag(L), rtol=0, atol=1e-12 * np.abs(L).max())
 
 
-def test_threads_do_not_change_results_and_are_restored():
+def test_threads_do_not_change_results_and_are_restored(monkeypatch):
     """Per-tile partial sums reduced in tile order: bit-identical for any thread count; numba's setting restored."""
+    monkeypatch.setattr(gram_mod, "PARALLEL_MIN_ENTRIES", 0)  # small Grams would otherwise run on one thread
     X, Y = dataset("very_wide")
     before = numba.get_num_threads()
     vals = []

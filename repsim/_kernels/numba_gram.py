@@ -3,8 +3,8 @@
 Storage ("strip-packed" symmetric fp64). A site's n × n Gram is cut into column strips of width T; strip J holds
 K[J0:, J0:J0+T] (its diagonal block and everything below it) as a C-ordered (n − J0) × T block, one strip after
 the other in a flat float64 buffer: n(n+1)/2 + O(nT) words. (Stored C-ordered, a strip is the Fortran-ordered
-K[J0:J0+T, J0:], so BLAS updates it in place: one DSYRK for the diagonal block and one DGEMM for the rest.) Of a
-diagonal block only the upper triangle of the stored (C-ordered) tile is read. The kernels see the strips as
+K[J0:J0+T, J0:], so one BLAS DGEMM updates it in place.) Of a diagonal block only the upper triangle of the stored
+(C-ordered) tile is read. The kernels see the strips as
 square tiles of side T, each a sub-block of its strip with the strip's row stride, described by six int64 arrays of
 one entry per tile: ``ti0`` / ``tj0`` (first row / column), ``tr`` / ``tc`` (rows / columns), ``toff`` (offset of
 the tile's first entry in the buffer) and ``tstr`` (row stride). A tile is diagonal when ti0 == tj0; every other
@@ -324,6 +324,33 @@ def offdiag_collect(G, ti0, tj0, tr, tc, toff, tstr, g, lo, hi, scale, nbins, b0
 
 
 @numba.njit(
+    "void(float64[::1], " + _TILES + ", float64[::1], float64, float64, float64, int64, int64, int64, int64[::1], "
+    "float64[::1])",
+    parallel=True,
+    **_KW,
+)
+def offdiag_collect_chunks(G, ti0, tj0, tr, tc, toff, tstr, g, lo, hi, scale, nbins, b0, b1, starts, out):
+    """Parallel offdiag_collect with the chunks of offdiag_histogram: chunk c (tiles t ≡ c mod nchunks) writes its
+    values with bin in [b0, b1] to out[starts[c]:], starts being the prefix sums of its histogram counts."""
+    nchunk = starts.shape[0]
+    nt = ti0.shape[0]
+    for ch in prange(nchunk):
+        pos = starts[ch]
+        for t in range(ch, nt, nchunk):
+            i0, j0, r, cc, off, st = ti0[t], tj0[t], tr[t], tc[t], toff[t], tstr[t]
+            for i in range(r):
+                gi = g[i0 + i]
+                k0 = i + 1 if i0 == j0 else 0
+                for k in range(k0, cc):
+                    d = (gi + g[j0 + k]) - 2.0 * G[off + i * st + k]
+                    if d >= lo and d <= hi:
+                        b = _bin(d, lo, scale, nbins)
+                        if b >= b0 and b <= b1:
+                            out[pos] = d
+                            pos += 1
+
+
+@numba.njit(
     "void(float64[::1], " + _TILES + ", float64[::1], float64, float64, float64, int64, int64, float64[::1])",
     **_KW,
 )
@@ -345,7 +372,7 @@ def offdiag_bin_range(G, ti0, tj0, tr, tc, toff, tstr, g, lo, hi, scale, nbins, 
     out[1] = mx
 
 
-def select_offdiag(G, tiles, g, ranks, ext, nbins: int = 1 << 16, cap: int = 1 << 21, nchunks: int = 1) -> list:
+def select_offdiag(G, tiles, g, ranks, ext, nbins: int = 1 << 16, cap: int = 1 << 18, nchunks: int = 1) -> list:
     """The order statistics ``ranks`` (0-based, ascending order) of the m off-diagonal upper values D_ij (i < j),
     exactly, without storing them: one histogram pass narrows [lo, hi] (O(nbins) memory), then the values of the
     bins holding the wanted ranks (at most ``cap``) are collected and selected with ``np.partition``; a bin with
@@ -366,8 +393,9 @@ def select_offdiag(G, tiles, g, ranks, ext, nbins: int = 1 << 16, cap: int = 1 <
             got = offdiag_collect(G, *tiles, g, lo, hi, scale, nbins, 0, nbins - 1, buf)
             if got != inside:  # pragma: no cover - would mean that two passes disagree
                 raise RuntimeError(f"selection: collected {got} values, expected {inside}")
-            buf.sort()
-            out.update({k: float(buf[k - below]) for k in ks})
+            idx = [k - below for k in ks]
+            part = np.partition(buf, idx)
+            out.update({k: float(part[i]) for k, i in zip(ks, idx)})
             continue
         counts = np.zeros((nchunks, nbins), dtype=np.int64)
         offdiag_histogram(G, *tiles, g, lo, hi, scale, counts)
@@ -380,13 +408,14 @@ def select_offdiag(G, tiles, g, ranks, ext, nbins: int = 1 << 16, cap: int = 1 <
         span_count = int(cum[order[-1]] - (cum[order[0] - 1] if order[0] > 0 else 0))
         if span_count <= cap and order[-1] - order[0] <= 1:  # adjacent bins (a median): one collecting pass
             b0, b1 = order[0], order[-1]
+            per_chunk = counts[:, b0:b1 + 1].sum(axis=1)
+            starts = np.concatenate([[0], np.cumsum(per_chunk)[:-1]]).astype(np.int64)
             buf = np.empty(span_count)
-            got = offdiag_collect(G, *tiles, g, lo, hi, scale, nbins, b0, b1, buf)
-            if got != span_count:  # pragma: no cover
-                raise RuntimeError(f"selection: collected {got} values, expected {span_count}")
-            buf.sort()
+            offdiag_collect_chunks(G, *tiles, g, lo, hi, scale, nbins, b0, b1, starts, buf)
             base = below + (int(cum[b0 - 1]) if b0 > 0 else 0)
-            out.update({k: float(buf[k - base]) for k in ks})
+            idx = [k - base for k in ks]
+            part = np.partition(buf, idx)
+            out.update({k: float(part[i]) for k, i in zip(ks, idx)})
             continue
         for b, kb in bins.items():
             base = below + (int(cum[b - 1]) if b > 0 else 0)
