@@ -184,20 +184,52 @@ def today() -> str:
 
 
 # ----------------------------------------------------------------------------- timing
-def time_calls(fn: Callable[[], object], number: int, warmup: int = 1) -> list[float]:
-    """Call ``fn`` ``warmup`` times untimed, then ``number`` times, each timed alone; seconds per call."""
+def time_calls(fn: Callable[[], object], number: int, warmup: int = 1,
+               timer: Callable[[], float] = time.perf_counter) -> list[float]:
+    """Call ``fn`` ``warmup`` times untimed, then ``number`` times, each timed alone; seconds per call.
+
+    ``timer`` is wall time by default; ``time.process_time`` (CPU time of the process, all its threads) suits
+    single-threaded measurements on a loaded machine."""
     for _ in range(warmup):
         fn()
     out = []
     for _ in range(number):
-        t0 = time.perf_counter()
+        t0 = timer()
         fn()
-        out.append(time.perf_counter() - t0)
+        out.append(timer() - t0)
     return out
 
 
 def median(values) -> float:
     return float(statistics.median(values))
+
+
+def cpu_snapshot() -> tuple[float, float, float]:
+    """(wall seconds, machine busy CPU-seconds from /proc/stat incl. steal, this process's CPU-seconds)."""
+    import resource
+
+    busy = float("nan")
+    try:
+        with open("/proc/stat") as fh:
+            v = [int(x) for x in fh.readline().split()[1:9]]
+        busy = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+    except (OSError, ValueError, IndexError):
+        pass
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), busy, r.ru_utime + r.ru_stime
+
+
+def foreign_load(before: tuple[float, float, float], after: tuple[float, float, float]) -> float:
+    """Fraction of the machine's CPU capacity used by *other* processes (or stolen by the hypervisor) between two
+    :func:`cpu_snapshot` calls: 0 on an otherwise idle machine, 1 when others kept every core busy. NaN if unknown.
+    Resolution is one clock tick (10 ms) per core, so use it on blocks of a few tenths of a second or more."""
+    wall = after[0] - before[0]
+    others = (after[1] - before[1]) - (after[2] - before[2])
+    return max(0.0, others / (wall * (os.cpu_count() or 1))) if wall > 0 else float("nan")
+
+
+# A block is "clean" when other processes used at most this fraction of the machine while it ran.
+CLEAN_FOREIGN_LOAD = 0.10
 
 
 def interleaved_medians(
@@ -206,26 +238,65 @@ def interleaved_medians(
     rounds: int,
     warmup: int = 1,
     settle_s: float = SETTLE_S,
+    min_clean: int = 3,
+    max_rounds: int | None = None,
+    budget_s: float | None = None,
+    timer: Callable[[], float] = time.perf_counter,
 ) -> dict[str, dict]:
-    """Median seconds per call of several variants, measured in interleaved blocks.
+    """Median seconds per call of several variants, measured in interleaved blocks, preferring uncontended blocks.
 
-    Each of ``rounds`` rounds runs every variant in turn, the order rotating from round to round: sleep ``settle_s``
-    (the previous variant's BLAS pool goes idle), ``warmup`` untimed calls, ``number`` timed calls. Interleaving
-    spreads the machine's background noise over all variants alike. Returns, per variant, the median of its per-round medians (``median``), the per-round
-    medians (``rounds``) and all the single-call times (``calls``).
+    Each round runs every variant in turn, the order rotating from round to round: sleep ``settle_s`` (the previous
+    variant's BLAS pool goes idle), ``warmup`` untimed calls, ``number`` timed calls (one *block*). Interleaving
+    spreads slow drifts of the background load over all variants alike. For each block the share of the machine
+    used by other processes is measured (:func:`foreign_load`); a block is *clean* when it is at most
+    ``CLEAN_FOREIGN_LOAD``. After ``rounds`` rounds, more rounds run (up to ``max_rounds``, within ``budget_s``
+    seconds) while a variant has fewer than ``min_clean`` clean blocks.
+
+    Returns, per variant: ``median`` (median of the per-block medians over its clean blocks when it has at least
+    ``min_clean`` of them, else over all blocks), ``clean`` (number of clean blocks), ``used`` ("clean" or "all"),
+    ``rounds`` (every per-block median), ``foreign`` (each block's foreign load) and ``calls`` (all call times).
     """
     per_round: dict[str, list[float]] = {k: [] for k in variants}
+    foreign: dict[str, list[float]] = {k: [] for k in variants}
     calls: dict[str, list[float]] = {k: [] for k in variants}
     names = list(variants)
-    for r in range(rounds):
+    max_rounds = rounds if max_rounds is None else max(rounds, max_rounds)
+    t_start = time.perf_counter()
+
+    def n_clean(k):
+        return sum(1 for f in foreign[k] if f <= CLEAN_FOREIGN_LOAD)
+
+    r = 0
+    while r < rounds or (
+        r < max_rounds
+        and any(n_clean(k) < min_clean for k in names)
+        and (budget_s is None or time.perf_counter() - t_start < budget_s)
+    ):
         for name in names[r % len(names):] + names[: r % len(names)]:  # rotate the order from round to round
             fn = variants[name]
             if settle_s:
                 time.sleep(settle_s)
-            t = time_calls(fn, number, warmup)
+            for _ in range(warmup):
+                fn()
+            before = cpu_snapshot()
+            t = time_calls(fn, number, warmup=0, timer=timer)
+            foreign[name].append(foreign_load(before, cpu_snapshot()))
             per_round[name].append(median(t))
             calls[name].extend(t)
-    return {k: {"median": median(per_round[k]), "rounds": per_round[k], "calls": calls[k]} for k in variants}
+        r += 1
+    out = {}
+    for k in names:
+        clean = [m for m, f in zip(per_round[k], foreign[k]) if f <= CLEAN_FOREIGN_LOAD]
+        use_clean = len(clean) >= min_clean
+        out[k] = {
+            "median": median(clean if use_clean else per_round[k]),
+            "clean": len(clean),
+            "used": "clean" if use_clean else "all",
+            "rounds": per_round[k],
+            "foreign": foreign[k],
+            "calls": calls[k],
+        }
+    return out
 
 
 def calls_for(seconds_per_call: float, budget_s: float, lo: int = 1, hi: int = 200) -> int:
