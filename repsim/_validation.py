@@ -132,6 +132,17 @@ def check_batch(batch, sites: tuple[str, ...] | None, dims: dict[str, int] | Non
     return order, arrays, rows
 
 
+def first_nonfinite(array: np.ndarray) -> str | None:
+    """'NaN at row r, column c' for the first non-finite entry of a 2-D array, or None (one vectorised pass)."""
+    if np.isfinite(array.sum()):  # fast path: a finite sum means every entry is finite
+        return None
+    finite = np.isfinite(array)
+    if finite.all():
+        return None
+    r, col = (int(v) for v in np.argwhere(~finite)[0])
+    return f"{'NaN' if np.isnan(array[r, col]) else 'Inf'} at row {r}, column {col}"
+
+
 def nonfinite_message(site: str, batch_index: int, array: np.ndarray, row: int) -> str:
     """Explain why the fused pass flagged ``row`` of a site: a NaN/Inf somewhere in the batch, or a huge row."""
     finite = np.isfinite(array)
