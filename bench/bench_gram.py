@@ -24,7 +24,7 @@ Every variant is checked against the others to 1e-10 relative before it is timed
 
 Sizes: small by default (a smoke test: ``pytest bench/bench_gram.py --benchmark-disable`` runs in seconds);
 ``--bench-large`` / ``REPSIM_BENCH_LARGE=1`` adds RBF at n = 2000 and 10 000 and RV2 at p = q = 10 000 and 20 000
-(numpy_H at n = 10 000 takes minutes and ~4 GB). Tables with medians and peak memory: ``python bench/report_gram.py``.
+(numpy_H at n = 10 000 takes minutes and ~3 GB). Tables with medians and peak memory: ``python bench/report_gram.py``.
 """
 from __future__ import annotations
 

@@ -263,9 +263,10 @@ class GramMoments:
     Examples
     --------
     >>> import numpy as np, repsim
+    >>> from repsim.gram import GramMoments
     >>> rng = np.random.default_rng(0)
     >>> X, Y = rng.normal(size=(100, 3000)), rng.normal(size=(100, 2000))
-    >>> g = repsim.GramMoments(100, sites=["x", "y"])
+    >>> g = GramMoments(100, sites=["x", "y"])
     >>> for j in range(0, 3000, 1000):            # stream X's channels in blocks
     ...     _ = g.update_features({"x": X[:, j:j + 1000]})
     >>> _ = g.update_features({"y": Y[:, :1000]}).update_features({"y": Y[:, 1000:]})
