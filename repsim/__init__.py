@@ -4,6 +4,7 @@ One path: activations → :class:`Moments` (exact sufficient statistics, MATH.md
 """
 from ._config import show_config
 from .compare import Report, compare
+from .gram import GramMoments
 from .metrics.cca import CCAResult, PWCCAResult, cca, procrustes, pwcca, svcca
 from .metrics.cka import cka
 from .metrics.maps import AffineMap, affine_map, logit_map
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AffineMap",
     "CCAResult",
+    "GramMoments",
     "Match",
     "MatchCurve",
     "Moments",
