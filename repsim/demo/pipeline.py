@@ -1,0 +1,420 @@
+"""The demo pipeline: MNIST-1D → three small trained models (+ one untrained) → the seeds' analyses.
+
+Everything goes through repsim's public API:
+
+- seed 001 (McNeely-White 2020, ch. 5): :func:`repsim.experiments.stitching_table` on the ``fc`` features (the
+  input of each model's ``head``) of two CNNs and one MLP — least-squares affine maps (Table 5.2),
+  logit-compatibility maps (Table 5.3, :func:`repsim.logit_map`) and the naive swap (§5.6);
+- seed 000 (Moreau et al. 2021, §4.2): :func:`repsim.experiments.projection_curves` of CNN A's ``fc`` features with
+  CNN B as the CCA partner, seven selection methods;
+- seed 002 (Thompson et al. 2019): :func:`repsim.compare` of the two CNNs' layers (conv1 … conv5, fc, head) with
+  linear CKA, debiased CKA and RV2. Conv feature maps are average-pooled over positions (``reduce="pool"``), as
+  seed 002 average-pools its feature maps; ``fc`` and ``head`` are vectors already;
+- seeds 003/004 (Wang et al. 2018): :meth:`repsim.Moments.match_curve` per layer between CNN A and CNN B (trained)
+  and between CNN A and an untrained CNN, and :meth:`repsim.Moments.simple_matches`. Conv layers use
+  ``reduce="positions"`` (each sample × position is a row and the channels are the neurons, as in Wang et al.);
+  ``fc`` has one row per sample.
+
+All analyses use the held-out test split, except the stitching maps and the projection bases, which are fitted on
+the training split (as in the seeds) and scored on the test split.
+"""
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .data import make_mnist1d
+from .models import CNN_LAYERS, CONV_LAYERS
+from .train import TrainSpec, accuracy, cache_dir, load_or_train
+
+#: ε values of the max-match curves (Wang et al. 2018, Fig. 3).
+EPS = (0.1, 0.2, 0.3, 0.4, 0.5)
+#: Middle conv layers (not adjacent to the input or to the fully connected part).
+MIDDLE_CONV = ("conv2", "conv3", "conv4")
+MATCH_LAYERS = CONV_LAYERS + ("fc",)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Sizes and seeds of one demo run.
+
+    The models are CNN A (init seed ``seed``), CNN B (``seed + 1``), the MLP (``seed + 2``) and the untrained CNN
+    (``seed + 3``); the data are mnist1d's with ``data_seed`` (42 = mnist1d's default, the canonical MNIST-1D).
+    """
+
+    n_train: int = 4000
+    n_test: int = 1000
+    epochs: int = 50
+    seed: int = 0
+    data_seed: int = 42
+    channels: int = 32
+    fc: int = 64
+    mlp_hidden: int = 256
+    cnn_lr: float = 1e-2
+    mlp_lr: float = 3e-3
+    batch_size: int = 128
+    eps: tuple = EPS
+    simple_eps: tuple = (0.3, 0.5)
+    simple_layers: tuple = ("conv1", "fc")
+    projection_repeats: int = 5
+    analysis_batch: int = 250
+    train_threads: int = 1
+    dropout: float = 0.5
+    weight_decay: float = 1e-2
+
+    def specs(self) -> dict:
+        cnn = {"channels": self.channels, "fc": self.fc, "dropout": self.dropout}
+        mlp = {"hidden": self.mlp_hidden, "fc": self.fc, "dropout": self.dropout}
+        common = {"epochs": self.epochs, "batch_size": self.batch_size, "weight_decay": self.weight_decay}
+        return {
+            "cnn_a": TrainSpec("cnn", self.seed, config=cnn, lr=self.cnn_lr, **common),
+            "cnn_b": TrainSpec("cnn", self.seed + 1, config=cnn, lr=self.cnn_lr, **common),
+            "mlp": TrainSpec("mlp", self.seed + 2, config=mlp, lr=self.mlp_lr, **common),
+        }
+
+
+@dataclass
+class DemoResult:
+    """Everything one run produced: the repsim result objects and a JSON-ready ``results`` dict."""
+
+    config: DemoConfig
+    results: dict
+    stitching: object = None
+    projection: object = None
+    layer_report: object = None
+    match_curves: dict = field(default_factory=dict)
+    simple: dict = field(default_factory=dict)
+
+
+class _Progress:
+    """An outer tqdm bar over the stages, with a transient inner bar for training epochs."""
+
+    def __init__(self, total: int, enabled: bool):
+        from tqdm.std import tqdm
+
+        self._tqdm = tqdm
+        self.enabled = enabled
+        self.bar = tqdm(total=total, desc="repsim demo", unit="step", disable=not enabled, leave=True)
+
+    def stage(self, text: str):
+        self.bar.set_postfix_str(text, refresh=True)
+
+    def done(self):
+        self.bar.update(1)
+
+    def epochs(self, name: str, total: int):
+        inner = self._tqdm(total=total, desc=f"  train {name}", unit="epoch", leave=False, disable=not self.enabled)
+
+        def step(epoch, loss):
+            inner.set_postfix(loss=f"{loss:.3f}", refresh=False)
+            inner.update(1)
+
+        return inner, step
+
+    def close(self):
+        self.bar.close()
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """Run with ``n`` intra-op threads and restore the previous setting (the models are tiny: more threads cost
+    more in synchronisation than they save, most of all on a busy machine)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _batches(x: np.ndarray, size: int):
+    import torch
+
+    return [torch.from_numpy(x[i : i + size]) for i in range(0, len(x), size)]
+
+
+def _capture(model, x: np.ndarray, layers, size: int) -> dict:
+    """Layer name → activations (float64 NumPy) of ``x`` through ``model`` with :func:`repsim.torch.capture`."""
+    import torch
+
+    from ..torch import capture
+
+    out = {}
+    with capture(model, layers) as cap, torch.no_grad():
+        for xb in _batches(x, size):
+            model(xb)
+            for k, v in cap.pop().items():
+                out.setdefault(k, []).append(v.double().numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def _dead(train: np.ndarray) -> int:
+    """Features that are constant on the training samples (dead ReLU units)."""
+    return int(np.count_nonzero(train.max(axis=0) == train.min(axis=0)))
+
+
+def run_stitching(models: dict, data, batch: int):
+    """Seed 001 on the ``fc`` features of every model."""
+    from ..experiments import stitching_table
+
+    features, heads, dead = {}, {}, {}
+    for name, model in models.items():
+        tr = _capture(model, data.x_train, ["fc"], batch)["fc"]
+        te = _capture(model, data.x_test, ["fc"], batch)["fc"]
+        features[name] = (tr, te)
+        heads[name] = model.head
+        dead[name] = _dead(tr)
+    with warnings.catch_warnings():
+        # Expected: dead ReLU units of fc are constant features, which the least-squares maps give weight 0
+        # (counted in results["stitching"]["dead_features"]). Any other warning still surfaces.
+        warnings.filterwarnings("ignore", message=r"affine_map: \d+ constant feature", category=RuntimeWarning)
+        table = stitching_table(features, heads, (data.y_train, data.y_test))
+    return table, features, dead
+
+
+def run_projection(features: dict, models: dict, data, cfg: DemoConfig):
+    """Seed 000, §4.2: CNN A's fc features projected onto subspaces chosen by seven methods (CCA partner CNN B)."""
+    from ..experiments import ALL_METHODS, projection_curves
+
+    train_a, test_a = features["cnn_a"]
+    train_b, _ = features["cnn_b"]
+    return projection_curves(
+        train_a,
+        test_a,
+        train_b,
+        models["cnn_a"].head,
+        (data.y_train, data.y_test),
+        methods=ALL_METHODS,
+        repeats=cfg.projection_repeats,
+        random_state=cfg.seed,
+    )
+
+
+def run_layer_similarity(models: dict, data, batch: int):
+    """Seed 002: layer × layer linear CKA, debiased CKA and RV2 between CNN A (rows) and CNN B (columns)."""
+    from .. import compare
+    from ..torch import LayerSpec
+
+    layers = [LayerSpec(name, reduce="pool") for name in CONV_LAYERS] + [LayerSpec("fc"), LayerSpec("head")]
+    return compare(
+        {"cnn_a": models["cnn_a"], "cnn_b": models["cnn_b"]},
+        _batches(data.x_test, batch),
+        layers,
+        metrics=("cka", "debiased_cka", "rv2"),
+        progress=False,
+    )
+
+
+def run_matches(models: dict, untrained, data, cfg: DemoConfig):
+    """Seeds 003/004: max-match curves of every layer (CNN A vs CNN B, CNN A vs untrained) and simple matches."""
+    import torch
+
+    from ..moments import Moments
+    from ..torch import LayerSpec, capture
+
+    specs = [LayerSpec(name, reduce="positions") for name in CONV_LAYERS] + [LayerSpec("fc")]
+    nets = {"cnn_a": models["cnn_a"], "cnn_b": models["cnn_b"], "untrained": untrained}
+    stats = {layer: Moments() for layer in MATCH_LAYERS}
+    caps = {name: capture(net, specs, label=name) for name, net in nets.items()}
+    try:
+        for cap in caps.values():
+            cap.register()
+        with torch.no_grad():
+            for xb in _batches(data.x_test, cfg.analysis_batch):
+                acts = {}
+                for name, net in nets.items():
+                    net(xb)
+                    acts[name] = caps[name].pop()
+                for layer in MATCH_LAYERS:
+                    stats[layer].update({name: acts[name][layer] for name in nets})
+    finally:
+        for cap in caps.values():
+            cap.remove()
+    curves = {}
+    for layer in MATCH_LAYERS:
+        m = stats[layer]
+        curves[layer] = {
+            "trained": m.match_curve("cnn_a", "cnn_b", eps=cfg.eps),
+            "untrained": m.match_curve("cnn_a", "untrained", eps=cfg.eps),
+            "rows": m.n,
+            "neurons": m.dims["cnn_a"],
+        }
+    simple = {
+        f"{layer} @ eps={eps:g}": stats[layer].simple_matches("cnn_a", "cnn_b", eps)
+        for layer in cfg.simple_layers
+        for eps in cfg.simple_eps
+    }
+    return curves, simple
+
+
+def _small_match_neurons(simple) -> int:
+    """Neurons (of both layers) that belong to at least one small simple match (at most SMALL_MATCH neurons)."""
+    from .claims import SMALL_MATCH
+
+    xs, ys = set(), set()
+    for m in simple:
+        if m.size <= SMALL_MATCH:
+            xs.update(int(i) for i in m.x_indices)
+            ys.update(int(j) for j in m.y_indices)
+    return len(xs) + len(ys)
+
+
+def _matrix_dict(sm) -> dict:
+    return {"rows": [r.split(".", 1)[1] for r in sm.rows], "cols": [c.split(".", 1)[1] for c in sm.cols],
+            "values": sm.to_dict()["values"]}
+
+
+def run(cfg: DemoConfig = DemoConfig(), use_cache: bool = True, progress: bool = True) -> DemoResult:
+    """Run the whole demo (no files written; see :func:`repsim.demo.report.write`)."""
+    import torch
+
+    from .. import __version__
+    from .claims import evaluate
+    from .models import build
+
+    timing = {}
+    t_start = time.perf_counter()
+    bar = _Progress(total=8, enabled=progress)
+    try:
+        bar.stage("generating MNIST-1D")
+        t = time.perf_counter()
+        data = make_mnist1d(cfg.n_train, cfg.n_test, cfg.data_seed)
+        timing["data"] = time.perf_counter() - t
+        bar.done()
+
+        models, info = {}, {}
+        t = time.perf_counter()
+        with _torch_threads(cfg.train_threads):
+            for name, spec in cfg.specs().items():
+                bar.stage(f"training {name}")
+                inner, step = bar.epochs(name, spec.epochs)
+                try:
+                    model, cached = load_or_train(spec, data, use_cache=use_cache, progress=step)
+                finally:
+                    inner.close()
+                models[name] = model
+                info[name] = {
+                    "arch": spec.arch,
+                    "seed": spec.seed,
+                    "epochs": spec.epochs,
+                    "config": dict(spec.config),
+                    "lr": spec.lr,
+                    "weight_decay": spec.weight_decay,
+                    "batch_size": spec.batch_size,
+                    "from_cache": cached,
+                    "train_accuracy": accuracy(model, data.x_train, data.y_train),
+                    "test_accuracy": accuracy(model, data.x_test, data.y_test),
+                }
+                bar.done()
+        cnn_config = dict(cfg.specs()["cnn_a"].config)
+        untrained = build("cnn", cfg.seed + 3, length=data.length, n_classes=data.n_classes, **cnn_config).eval()
+        info["untrained"] = {
+            "arch": "cnn",
+            "seed": cfg.seed + 3,
+            "epochs": 0,
+            "config": cnn_config,
+            "from_cache": False,
+            "train_accuracy": accuracy(untrained, data.x_train, data.y_train),
+            "test_accuracy": accuracy(untrained, data.x_test, data.y_test),
+        }
+        timing["models"] = time.perf_counter() - t
+
+        bar.stage("stitching (seed 001)")
+        t = time.perf_counter()
+        table, features, dead = run_stitching(models, data, cfg.analysis_batch)
+        timing["stitching"] = time.perf_counter() - t
+        bar.done()
+
+        bar.stage("projection curves (seed 000)")
+        t = time.perf_counter()
+        curves = run_projection(features, models, data, cfg)
+        timing["projection"] = time.perf_counter() - t
+        bar.done()
+
+        bar.stage("CKA / dCKA / RV2 (seed 002)")
+        t = time.perf_counter()
+        report = run_layer_similarity(models, data, cfg.analysis_batch)
+        timing["layer_similarity"] = time.perf_counter() - t
+        bar.done()
+
+        bar.stage("max / simple matches (seeds 003/004)")
+        t = time.perf_counter()
+        mcurves, simple = run_matches(models, untrained, data, cfg)
+        timing["matches"] = time.perf_counter() - t
+        bar.done()
+    finally:
+        bar.close()
+
+    rv2 = report["rv2"].values
+    stitching = table.to_dict()
+    stitching["dead_features"] = dead
+    results = {
+        "format": "repsim.demo",
+        "version": 1,
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        "environment": {
+            "repsim": __version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "cache_dir": cache_dir(),
+        },
+        "data": {
+            "name": "MNIST-1D (Greydanus 2020), generated by mnist1d.data.make_dataset",
+            "args": data.args,
+            "n_train": int(data.x_train.shape[0]),
+            "n_test": int(data.x_test.shape[0]),
+            "length": data.length,
+            "n_classes": data.n_classes,
+        },
+        "models": info,
+        "stitching": stitching,
+        "projection": curves.to_dict(),
+        "layer_similarity": {
+            "rows_model": "cnn_a",
+            "cols_model": "cnn_b",
+            "layers": list(CNN_LAYERS),
+            "reduction": {**{c: "pool" for c in CONV_LAYERS}, "fc": "flatten", "head": "flatten"},
+            "n_samples": report.n_samples,
+            **{metric: _matrix_dict(report[metric]) for metric in report.metrics},
+            "rv2_row_argmax": [int(j) for j in np.argmax(rv2, axis=1)],
+        },
+        "max_match": {
+            "eps": list(cfg.eps),
+            "center": False,
+            "reduction": {**{c: "positions" for c in CONV_LAYERS}, "fc": "flatten"},
+            "layers": {
+                layer: {
+                    "rows": int(c["rows"]),
+                    "neurons": int(c["neurons"]),
+                    "trained": [float(v) for v in c["trained"].similarity],
+                    "untrained": [float(v) for v in c["untrained"].similarity],
+                }
+                for layer, c in mcurves.items()
+            },
+        },
+        "simple_matches": {
+            label: {
+                "layer": label.split(" @ ")[0],
+                "eps": float(s.eps),
+                "pair": ["cnn_a", "cnn_b"],
+                "count": len(s),
+                "maximum_match_size": int(s.maximum.size),
+                "neurons": int(s.maximum.n_x + s.maximum.n_y),
+                "size_distribution": {str(k): int(v) for k, v in s.size_distribution().items()},
+                "small_match_neurons": _small_match_neurons(s),
+            }
+            for label, s in simple.items()
+        },
+    }
+    results["claims"] = evaluate(results)
+    timing["total"] = time.perf_counter() - t_start
+    results["timing_s"] = timing
+    return DemoResult(cfg, results, table, curves, report, mcurves, simple)

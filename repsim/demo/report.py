@@ -1,0 +1,333 @@
+"""The demo's outputs: ``report.md``, ``results.json``, PNG figures, and the printed summary."""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+
+FIGURES = {
+    "stitching": "stitching.png",
+    "projection": "projection_curves.png",
+    "layer_similarity": "layer_similarity.png",
+    "max_match": "max_match.png",
+    "simple_matches": "simple_matches.png",
+}
+
+
+def _figure(**kwargs):
+    from matplotlib.figure import Figure  # the Agg canvas: pyplot's global backend is never touched
+
+    return Figure(**kwargs)
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None or not math.isfinite(v) else f"{100 * v:.1f}%"
+
+
+# ---------------------------------------------------------------------------------------------------- figures
+def plot_stitching(result, path):
+    from .. import SimilarityMatrix
+    from ..plot import heatmap
+
+    t = result.stitching
+    fig = _figure(figsize=(13, 3.8), layout="constrained")
+    axes = fig.subplots(1, 3)
+    panels = (
+        ("affine maps (Table 5.2)", t.accuracy),
+        ("logit maps (Table 5.3)", t.logit),
+        ("naive swap (§5.6)", t.naive),
+    )
+    for ax, (title, values) in zip(axes, panels):
+        m = SimilarityMatrix("accuracy", t.models, t.models, values)
+        heatmap(m, ax, title=f"test accuracy: {title}", vmin=0.0, vmax=1.0)
+        ax.set_ylabel("feature extractor (rows)")
+        ax.set_xlabel("classifier (columns)")
+    fig.savefig(path, format="png", dpi=100)
+
+
+def plot_projection(result, path):
+    from ..experiments.projection import RANDOM_METHODS
+
+    c = result.projection
+    fig = _figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    x = np.asarray(c.n_values)
+    for method in c.methods:
+        y = np.asarray(c.accuracy[method])
+        (line,) = ax.plot(x, y, marker="o", markersize=3, label=method)
+        if method in RANDOM_METHODS:
+            s = np.asarray(c.std[method])
+            ax.fill_between(x, y - s, y + s, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.axhline(c.baseline, color="black", linestyle="--", linewidth=1, label="unprojected")
+    ax.axvline(c.n_classes, color="grey", linestyle=":", linewidth=1, label=f"n = n_c = {c.n_classes}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("subspace dimension n")
+    ax.set_ylabel("test accuracy of CNN A's own head")
+    ax.set_ylim(0, 1)
+    ax.set_title("Subspace projection of CNN A's fc features (seed 000, §4.2)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.savefig(path, format="png", dpi=100)
+
+
+def plot_matches(result, path):
+    curves = result.match_curves
+    layers = list(curves)
+    cols = 3
+    rows = (len(layers) + cols - 1) // cols
+    fig = _figure(figsize=(4 * cols, 3 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, layer in zip(axes, layers):
+        c = curves[layer]
+        ax.plot(c["trained"].eps, c["trained"].similarity, marker="o", label="CNN A vs CNN B (trained)")
+        ax.plot(c["untrained"].eps, c["untrained"].similarity, marker="s", linestyle="--",
+                label="CNN A vs untrained CNN")
+        ax.set_title(f"{layer} ({c['neurons']} neurons, {c['rows']} rows)", fontsize=9)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("ε")
+        ax.set_ylabel("max-match similarity s(ε)")
+    for ax in axes[len(layers):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle("Maximal matching similarity (Wang et al. 2018; seeds 003/004)")
+    fig.savefig(path, format="png", dpi=100)
+
+
+def plot_simple(result, path):
+    simple = result.simple
+    cols = min(max(len(simple), 1), 2)
+    rows = (max(len(simple), 1) + cols - 1) // cols
+    fig = _figure(figsize=(5 * cols, 3.6 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (label, s) in zip(axes, simple.items()):
+        layer = label.split(" @ ")[0]
+        dist = s.size_distribution()
+        if dist:
+            ax.bar(list(dist), list(dist.values()), width=0.8)
+        else:
+            ax.text(0.5, 0.5, "maximum match is empty", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(f"{layer}, ε = {s.eps:g}: {len(s)} simple matches\n(maximum match: {s.maximum.size} of "
+                     f"{s.maximum.n_x + s.maximum.n_y} neurons)", fontsize=9)
+        ax.set_xlabel("simple-match size |X| + |Y|")
+        ax.set_ylabel("count")
+    for ax in axes[len(simple):]:
+        ax.set_visible(False)
+    fig.savefig(path, format="png", dpi=100)
+
+
+def write_figures(result, out_dir) -> dict:
+    paths = {k: os.path.join(out_dir, v) for k, v in FIGURES.items()}
+    plot_stitching(result, paths["stitching"])
+    plot_projection(result, paths["projection"])
+    result.layer_report.plot(paths["layer_similarity"])
+    plot_matches(result, paths["max_match"])
+    plot_simple(result, paths["simple_matches"])
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------------- markdown
+def _md_table(header, rows) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def _claim_paragraph(c: dict) -> list[str]:
+    verdict = {"holds": "holds here", "partly": "holds only in part here",
+               "does not hold": "does not hold here"}.get(c["verdict"], c["verdict"])
+    plural = " and " in c["seed"]
+    text = (f"**{'Seeds' if plural else 'Seed'} {c['seed']}** ({c['source']}) claim{'' if plural else 's'} that "
+            f"{c['claim']}. **The claim {verdict}.** Criteria: ")
+    text += "; ".join(f"({k}) {ch['criterion']}: **{'yes' if ch['holds'] else 'no'}**, {ch['measured']}"
+                      for k, ch in enumerate(c["checks"], 1))
+    text += "."
+    if c.get("note"):
+        text += f" Note: {c['note']}."
+    return [text, ""]
+
+
+def _matrix_md(name, m) -> list[str]:
+    rows = [[r] + [f"{v:.3f}" for v in vals] for r, vals in zip(m["rows"], m["values"])]
+    return [f"**{name}** (rows: CNN A layers, columns: CNN B layers)", "", *_md_table(["A \\ B", *m["cols"]], rows), ""]
+
+
+def markdown(result) -> str:
+    r = result.results
+    cfg = r["config"]
+    claims = r["claims"]
+    d = r["data"]
+    lines = [
+        "# repsim demo",
+        "",
+        f"MNIST-1D (Greydanus 2020) generated locally by `mnist1d.data.make_dataset` (seed {d['args']['seed']}): "
+        f"{d['n_train']} training and {d['n_test']} test signals of length {d['length']}, {d['n_classes']} classes. "
+        f"Models trained on the CPU with torch for {cfg['epochs']} epochs (AdamW, one-cycle schedule, batch "
+        f"{cfg['batch_size']}, dropout {cfg['dropout']} before the head); demo seed {cfg['seed']}.",
+        "",
+        "## Models",
+        "",
+    ]
+    rows = []
+    for name, m in r["models"].items():
+        weights = "cache" if m.get("from_cache") else ("trained" if m["epochs"] else "untrained")
+        rows.append([name, m["arch"], str(m["seed"]), str(m["epochs"]), _pct(m.get("train_accuracy")),
+                     _pct(m["test_accuracy"]), weights])
+    lines += _md_table(["model", "architecture", "init seed", "epochs", "train acc.", "test acc.", "weights"], rows)
+    lines += ["", "## Claims", ""]
+    lines += _md_table(
+        ["seed", "source", "claim", "verdict here"],
+        [[c["seed"], c["source"], c["claim"], c["verdict"]] for c in claims.values()],
+    )
+    lines += [""]
+
+    # seed 001
+    st = r["stitching"]
+    lines += [result.stitching.to_markdown(), ""]
+    dead = ", ".join(f"{k} {v}" for k, v in st["dead_features"].items())
+    lines += [f"Dead fc units (constant on the training samples, weight 0 in the affine maps): {dead}.", "",
+              f"![stitching]({FIGURES['stitching']})", ""]
+    lines += _claim_paragraph(claims["001"])
+
+    # seed 000
+    lines += [result.projection.to_markdown(), f"![projection curves]({FIGURES['projection']})", ""]
+    lines += _claim_paragraph(claims["000"])
+
+    # seed 002
+    ls = r["layer_similarity"]
+    lines += [
+        "## Layer × layer similarity (seed 002)",
+        "",
+        f"CNN A (rows) against CNN B (columns) on the {ls['n_samples']} test signals, computed by `repsim.compare` in "
+        "one pass. Conv feature maps are average-pooled over positions (`reduce=\"pool\"`, as seed 002 pools its "
+        "feature maps); fc and head are vectors.",
+        "",
+    ]
+    for metric, title in (("cka", "Linear CKA"), ("debiased_cka", "Debiased linear CKA"), ("rv2", "RV2")):
+        lines += _matrix_md(title, ls[metric])
+    lines += [f"![CKA, debiased CKA and RV2]({FIGURES['layer_similarity']})", ""]
+    lines += _claim_paragraph(claims["002"])
+
+    # seeds 003/004
+    mm = r["max_match"]
+    eps = mm["eps"]
+    lines += [
+        "## Maximum matches (seeds 003 and 004)",
+        "",
+        "Maximal matching similarity s(ε) = (|X*| + |Y*|) / (n_x + n_y) of Wang et al. (2018) between CNN A and CNN B "
+        "(trained) and between CNN A and an untrained CNN, on the test signals. Conv layers: every signal × position "
+        "is a row and the channels are the neurons (`reduce=\"positions\"`); fc: one row per signal. Spans are linear "
+        "(not centred), dead neurons count in the denominator.",
+        "",
+    ]
+    rows = []
+    for layer, v in mm["layers"].items():
+        rows.append([layer, str(v["neurons"]), str(v["rows"])] + [f"{a:.2f} / {b:.2f}" for a, b in
+                                                                   zip(v["trained"], v["untrained"])])
+    lines += _md_table(["layer", "neurons", "rows", *[f"ε = {e:g} (trained / untrained)" for e in eps]], rows)
+    lines += ["", f"![max-match curves]({FIGURES['max_match']})", ""]
+    lines += _claim_paragraph(claims["003_004_max_match"])
+    lines += ["## Simple matches (seed 003)", ""]
+    rows = []
+    for v in r["simple_matches"].values():
+        layer = v["layer"]
+        dist = ", ".join(f"{k}: {c}" for k, c in v["size_distribution"].items()) or "—"
+        rows.append([layer, f"{v['eps']:g}", str(v["maximum_match_size"]), str(v["count"]), dist])
+    lines += _md_table(["layer", "ε", "maximum match (neurons)", "simple matches", "size: count"], rows)
+    lines += ["", f"![simple-match sizes]({FIGURES['simple_matches']})", ""]
+    lines += _claim_paragraph(claims["003_simple_matches"])
+
+    t = r["timing_s"]
+    lines += [
+        "## Run",
+        "",
+        "Seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()) + ".",
+        f"repsim {r['environment']['repsim']}, torch {r['environment']['torch']}, numpy {r['environment']['numpy']}, "
+        f"Python {r['environment']['python']}. All numbers are in `results.json`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return None if not math.isfinite(float(o)) else float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _clean(o):
+    """NaN/Inf → None, recursively (JSON has no NaN)."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    return o
+
+
+def write(result, out_dir) -> dict:
+    """Write ``report.md``, ``results.json`` and the figures into ``out_dir`` (created); return name → path."""
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    paths = write_figures(result, out_dir)
+    paths["results"] = os.path.join(out_dir, "results.json")
+    with open(paths["results"], "w", encoding="utf-8") as fh:
+        json.dump(_clean(result.results), fh, indent=1, default=_json_default, allow_nan=False)
+    paths["report"] = os.path.join(out_dir, "report.md")
+    with open(paths["report"], "w", encoding="utf-8") as fh:
+        fh.write(markdown(result))
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------------- summary
+def summary(result) -> str:
+    r = result.results
+    c = r["claims"]
+    m = r["models"]
+    st = r["stitching"]
+    pr = r["projection"]
+    ls = r["layer_similarity"]
+    mm = r["max_match"]
+    trained = [k for k, v in m.items() if v["epochs"] and not v.get("from_cache")]
+    cached = [k for k, v in m.items() if v.get("from_cache")]
+    lines = [
+        f"repsim demo: MNIST-1D {r['data']['n_train']}/{r['data']['n_test']} train/test, seed {r['config']['seed']}; "
+        f"models trained: {', '.join(trained) or 'none'}" + (f"; from cache: {', '.join(cached)}" if cached else ""),
+        "  test accuracy: " + ", ".join(f"{k} {_pct(v['test_accuracy'])}" for k, v in m.items()),
+    ]
+    models = st["models"]
+    own = np.array(st["own_accuracy"])
+    acc = np.array(st["accuracy"], dtype=float)
+    naive = np.array(st["naive"], dtype=float)
+    k = len(models)
+    off = ~np.eye(k, dtype=bool)
+    lines.append(
+        f"  [001 stitching] affine maps: {_pct(acc[off].min())}–{_pct(acc[off].max())} (own {_pct(own.min())}–"
+        f"{_pct(own.max())}); logit maps lossless; naive swap ≤ {_pct(naive[off].max())}  → {c['001']['verdict']}"
+    )
+    kk = pr["n_values"].index(pr["n_classes"])
+    lines.append(
+        f"  [000 projection] n = {pr['n_classes']}: CCA_highest {_pct(pr['accuracy']['CCA_highest'][kk])}, CCA_lowest "
+        f"{_pct(pr['accuracy']['CCA_lowest'][kk])}, PCA {_pct(pr['accuracy']['PCA'][kk])} (unprojected "
+        f"{_pct(pr['baseline'])})  → {c['000']['verdict']}"
+    )
+    am = ls["rv2_row_argmax"]
+    diag = sum(int(a == i) for i, a in enumerate(am))
+    lines.append(f"  [002 RV2] row maximum on the diagonal in {diag}/{len(am)} layers  → {c['002']['verdict']}")
+    e = mm["eps"].index(0.3) if 0.3 in mm["eps"] else len(mm["eps"]) // 2
+    lines.append(
+        f"  [003/004 max-match] s(ε={mm['eps'][e]:g}) trained/untrained: "
+        + ", ".join(f"{n} {v['trained'][e]:.2f}/{v['untrained'][e]:.2f}" for n, v in mm["layers"].items())
+        + f"  → {c['003_004_max_match']['verdict']}"
+    )
+    sm = r["simple_matches"]
+    lines.append(
+        "  [003 simple matches] "
+        + "; ".join(f"{v['layer']} ε={v['eps']:g}: {v['small_match_neurons']}/{v['neurons']} neurons in small ones "
+                    f"(of {v['count']})" for v in sm.values())
+        + f"  → {c['003_simple_matches']['verdict']}"
+    )
+    return "\n".join(lines)
