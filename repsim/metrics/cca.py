@@ -1,5 +1,8 @@
 """CCA, SVCCA, PWCCA and orthogonal Procrustes from the centred statistics (MATH.md §2 iv–vi, viii; §3.5).
 
+Dense linear algebra here uses NumPy's LAPACK, the same OpenBLAS as the ``@`` products around it: alternating with
+SciPy's separately bundled OpenBLAS costs a busy-wait hand-over per call on a loaded machine (bench/README.md).
+
 Everything here reads the blocks Ac = Σ x̃x̃ᵀ, Bc, Cc of a centred :class:`~repsim.statistics.StatisticsView`; the
 per-site factorisations are cached on the view, so a layer × layer matrix factorises each layer once.
 """
@@ -115,7 +118,7 @@ def _whitening(view: StatisticsView, site: str, eps: float, rtol: float) -> _Whi
     A = view.block(site, site)[np.ix_(keep, keep)]
     d = np.sqrt(np.diag(A))
     corr = A / np.outer(d, d)
-    lam, V = linalg.eigh(corr, check_finite=False)
+    lam, V = np.linalg.eigh(corr)
     lam = lam[::-1] + eps
     V = V[:, ::-1]
     r = int(np.count_nonzero(lam > rtol * lam[0])) if lam.size and lam[0] > 0 else 0
@@ -132,7 +135,7 @@ def _pca_whitening(view: StatisticsView, site: str, keep_var, k, rtol: float) ->
     if key in cache:
         return cache[key]
     A = view.block(site, site)
-    lam, V = linalg.eigh(A, check_finite=False)
+    lam, V = np.linalg.eigh(A)
     lam, V = lam[::-1], V[:, ::-1]
     pos = lam > rtol * lam[0] if lam[0] > 0 else np.zeros(lam.shape, bool)
     rank = int(pos.sum())
@@ -179,7 +182,7 @@ def _warn_degenerate(view, x, y, wx, wy, metric):
 def _pair(view: StatisticsView, x: str, y: str, wx: _Whitening, wy: _Whitening):
     C = view.block(x, y)[np.ix_(wx.keep, wy.keep)]
     T = wx.W.T @ C @ wy.W
-    U, s, Vt = linalg.svd(T, full_matrices=False, check_finite=False, lapack_driver="gesdd")
+    U, s, Vt = np.linalg.svd(T, full_matrices=False)
     return T, U, np.clip(s, 0.0, 1.0), Vt.T
 
 
@@ -355,7 +358,7 @@ def procrustes_from_stats(view: StatisticsView, x: str, y: str, form: str = "dis
             f"procrustes: site {x if not tx > 0 else y!r} is constant; returning NaN", RuntimeWarning, stacklevel=3
         )
         return float("nan")
-    nuc = linalg.svdvals(view.block(x, y), check_finite=False).sum()
+    nuc = np.linalg.svd(view.block(x, y), compute_uv=False).sum()
     sim = float(min(1.0, nuc / np.sqrt(tx * ty)))
     return _PROCRUSTES_FORMS[form](sim)
 
