@@ -434,6 +434,15 @@ def render(data: dict, args, load: dict, started: str, elapsed: float) -> str:
         f"Machine load (procs_running, ours included) median {load.get('median', '?')}, p90 {load.get('p90', '?')}, "
         f"max {load.get('max', '?')}; this report took {elapsed / 60:.1f} min."
     )
+    busy = load.get("median")
+    if busy is not None and busy > (os.cpu_count() or 1) + 1:
+        lines.append("")
+        lines.append(
+            f"**Caution:** the machine's load (median {busy} runnable tasks on {os.cpu_count()} cores, ours ≈ "
+            f"{args.threads}) shows other work competing: absolute times are inflated and the wall-time target "
+            "ratios are unreliable — the standalone forward pass subtracted from the exact time is the most affected. "
+            "The CPU-time ratios hold up better; rerun on a quiet machine for the verdicts."
+        )
     lines.append("")
     lines.append("| variant | estimator | precision | wall s: median (runs) | CPU s | model calls s | accumulate s | "
                  "peak MiB | max \\|Δ\\| vs exact | max \\|Δ\\| vs repsim minibatch |")
