@@ -5,6 +5,8 @@
     python bench/report_cca_match.py --full                # also run the baseline cells that are extrapolated by default
     python bench/report_cca_match.py --quick               # small sizes only (a minute; checks the script)
     python bench/report_cca_match.py --json out.json       # also the raw numbers
+    python bench/report_cca_match.py --only match --match-n 5000 --json a.json   # one part (a quiet window)
+    python bench/report_cca_match.py --merge a.json b.json # tables of several partial runs, merged
 
 Sections
 --------
@@ -20,7 +22,8 @@ that call is a warm-up for variants under WARM_S seconds and the first sample ot
 interleaved rounds (a SETTLE_S sleep before each call lets the other OpenBLAS pool go idle), as many as fit a
 per-variant budget, up to --rounds, and at least one unless the first call took over HEAVY_S seconds. A time is the median of a variant's samples; a ratio is a ratio of medians.
 Metric-only calls run on a fresh ``m.copy()`` made untimed (nothing served from the statistics' cache). The machine
-is shared and noisy: read medians and ratios.
+is shared and noisy: read medians and ratios; the tables give the 1-minute load average at the start and end of each
+cell (on 2 cores, a load above ~2 means other jobs competed, and OpenBLAS's threads suffer badly from that).
 """
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ HEAVY_S = 10.0  # a first call slower than this may be the only sample
 
 CCA_CELLS = ((10_000, 512), (50_000, 512), (10_000, 2048), (50_000, 2048))
 CCA_METRICS = ("cca", "svcca", "pwcca")
-# baseline cells that are extrapolated (not run) unless --full: (n, p, metric) -> (reference n, exponent in n)
+# baseline cells that are extrapolated (not run) unless --full: (n, p, metric) -> the measured n they scale from
 CCA_EXTRAPOLATED = {(50_000, 2048, "svcca"): 10_000, (50_000, 2048, "pwcca"): 10_000}
 # repsim end-to-end cells shown as accumulation + metric-only (both measured) unless --full: each e2e call there
 # repeats the same ~20 s accumulation
@@ -65,8 +68,16 @@ QUICK_MATCH_PS = (32, 64, 128)
 QUICK_SIMPLE = (2000, 64)
 
 
+LOADS: list = []  # 1-minute load averages sampled at every log line (the machine is shared)
+
+
 def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    try:
+        LOADS.append(os.getloadavg()[0])
+    except OSError:
+        pass
+    print(f"[{time.strftime('%H:%M:%S')}] {msg} (load {LOADS[-1] if LOADS else float('nan'):.1f})",
+          file=sys.stderr, flush=True)
 
 
 # ============================================================================= machine
@@ -85,12 +96,7 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     blas = ", ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("OPENBLAS_")) or "no OPENBLAS_*"
-    load = ""
-    try:
-        load = "load average at start {:.1f}/{:.1f}/{:.1f}; ".format(*os.getloadavg())
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores ({cpu}), {mem}{platform.system()} {platform.machine()}; {load}{blas}"
+    return f"{os.cpu_count()} cores ({cpu}), {mem}{platform.system()} {platform.machine()}; {blas}"
 
 
 def versions() -> str:
@@ -155,6 +161,11 @@ def fmt_s(t: float | None) -> str:
     return f"{t:.3g} s"
 
 
+def load_range(row) -> str:
+    lo, hi = row.get("loads", (None, None))
+    return "" if lo is None else (f"{lo:.1f}" if abs(hi - lo) < 0.05 else f"{lo:.1f}–{hi:.1f}")
+
+
 def fmt_r(r: float | None) -> str:
     return "—" if r is None else (f"{r:.0f}×" if r >= 100 else f"{r:.3g}×")
 
@@ -162,9 +173,9 @@ def fmt_r(r: float | None) -> str:
 # ============================================================================= cca
 def run_cca(cells, rounds, budget_s, full) -> list:
     out = []
-    base_done = {}
     for n, p in cells:
         log(f"cca n={n} p={p}: data")
+        mark = len(LOADS) - 1
         X, Y = bc.cca_pair(n, p)
         acts = (X.T, Y.T)
         V = Variants(rounds, budget_s)
@@ -172,13 +183,15 @@ def run_cca(cells, rounds, budget_s, full) -> list:
         cca_base = pwcca_base = None
         for metric in CCA_METRICS:
             ref_n = None if full else CCA_EXTRAPOLATED.get((n, p, metric))
+            if ref_n is not None and (ref_n, p) not in CCA_CELLS:
+                ref_n = None
             log(f"cca n={n} p={p} {metric}: first calls")
             if not full and (n, p, metric) in CCA_E2E_DERIVED:
                 mine = None  # checked below on the metric-only result
             else:
                 mine = V.first_call(f"e2e_{metric}", lambda mt=metric: bc.repsim_e2e(mt, X, Y))
-            if ref_n is not None and (ref_n, p, metric) in base_done:
-                skipped[metric] = (ref_n, base_done[(ref_n, p, metric)])
+            if ref_n is not None:
+                skipped[metric] = ref_n
                 # no baseline run here: PWCCA's ρ are CCA's ρ (checked); SVCCA is not checked at this cell
                 checks[metric] = None
                 if metric == "pwcca":
@@ -216,13 +229,8 @@ def run_cca(cells, rounds, budget_s, full) -> list:
         log(f"cca n={n} p={p}: rounds")
         V.run()
         s = V.summary()
-        for metric in CCA_METRICS:
-            if f"base_{metric}" in s:
-                base_done[(n, p, metric)] = s[f"base_{metric}"]["median_s"]
-        row = {"n": n, "p": p, "times": s, "checks": checks, "extrapolated": {}}
-        for metric, (ref_n, t_ref) in skipped.items():
-            row["extrapolated"][metric] = {"from_n": ref_n, "base_s": t_ref * n / ref_n}
-        out.append(row)
+        out.append({"n": n, "p": p, "times": s, "checks": checks, "extrapolate_from": skipped,
+                    "loads": [LOADS[mark], LOADS[-1]]})
         log(f"cca n={n} p={p}: " + ", ".join(f"{k} {fmt_s(v['median_s'])}" for k, v in s.items()))
         del X, Y, acts, m, V
         gc.collect()
@@ -231,10 +239,12 @@ def run_cca(cells, rounds, budget_s, full) -> list:
 
 def table_cca(rows) -> str:
     lines = [
-        "| n | p = q | metric | baseline | repsim end-to-end | ratio | repsim metric-only | ratio |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| n | p = q | metric | baseline | repsim end-to-end | ratio | repsim metric-only | ratio | load |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|:---:|",
     ]
     notes = set()
+    measured = {(r["n"], r["p"], k[5:]): v["median_s"] for r in rows for k, v in r["times"].items()
+                if k.startswith("base_")}
     for r in rows:
         t = r["times"]
         for metric in CCA_METRICS:
@@ -252,16 +262,17 @@ def table_cca(rows) -> str:
                     mark = " ¹"
                     notes.add("¹ one timed call (the checked first call of a multi-second variant).")
             else:
-                ex = r["extrapolated"][metric]
-                b, mark = ex["base_s"], " ²"
-                notes.add(f"² not run by default (minutes): the measured n = {ex['from_n']:,} time × n/{ex['from_n']:,} "
+                ref_n = int(r["extrapolate_from"][metric])
+                t_ref = measured.get((ref_n, r["p"], metric))
+                b, mark = (None if t_ref is None else t_ref * r["n"] / ref_n), " ²"
+                notes.add(f"² not run by default (minutes): the measured n = {ref_n:,} time × n/{ref_n:,} "
                           "(its SVDs, QR and products are linear in n for fixed p); `--full` runs it. In that cell only "
                           "repsim's PWCCA ρ are checked (against the baseline CCA's), SVCCA's not.")
-            lines.append(f"| {r['n']:,} | {r['p']} | {name} | {fmt_s(b)}{mark} | {fmt_s(e2e)}{e2e_mark} | **{fmt_r(b / e2e)}** | "
-                         f"{fmt_s(met)} | {fmt_r(b / met)} |")
+            lines.append(f"| {r['n']:,} | {r['p']} | {name} | {fmt_s(b)}{mark} | {fmt_s(e2e)}{e2e_mark} | "
+                         f"**{fmt_r(b and b / e2e)}** | {fmt_s(met)} | {fmt_r(b and b / met)} | {load_range(r)} |")
         mo = t["metric_pwcca_morcos"]["median_s"]
-        lines.append(f"| {r['n']:,} | {r['p']} | PWCCA (Morcos) | — | — | — | {fmt_s(mo)} | — |")
-        lines.append(f"| {r['n']:,} | {r['p']} | *accumulation alone* | — | {fmt_s(t['accumulate']['median_s'])} | — | — | — |")
+        lines.append(f"| {r['n']:,} | {r['p']} | PWCCA (Morcos) | — | — | — | {fmt_s(mo)} | — | |")
+        lines.append(f"| {r['n']:,} | {r['p']} | *accumulation alone* | — | {fmt_s(t['accumulate']['median_s'])} | — | — | — | |")
     worst_drho = max((c["max_abs_drho"] for r in rows for c in r["checks"].values() if c), default=float("nan"))
     gdiff = [c["google_value_rel_diff"] for r in rows for c in r["checks"].values() if c and "google_value_rel_diff" in c]
     lines.append("")
@@ -321,6 +332,7 @@ def run_match(ns, ps, rounds, budget_s) -> list:
     for n in ns:
         for p in ps:
             log(f"match n={n} p={p}: data + first calls")
+            mark = len(LOADS) - 1
             X, Y, px, py = bm.match_layers(n, p)
             V = Variants(rounds, budget_s)
             mine = V.first_call("e2e", lambda: bm.repsim_e2e(X, Y))
@@ -330,8 +342,10 @@ def run_match(ns, ps, rounds, budget_s) -> list:
             V.first_call("metric", lambda mm: bm.repsim_metric(mm), setup=lambda: (m.copy(),))
             V.run()
             s = V.summary()
+            log(f"match n={n} p={p}: done")
             out.append({"n": n, "p": p, "times": s, "matched": int(mine.size), "similarity": mine.similarity,
-                        "oracle_lstsq_calls": oracle["passes"], "margin": oracle["margin"]})
+                        "oracle_lstsq_calls": oracle["passes"], "margin": oracle["margin"],
+                        "loads": [LOADS[mark], LOADS[-1]]})
             log(f"match n={n} p={p}: " + ", ".join(f"{k} {fmt_s(v['median_s'])}" for k, v in s.items()))
             del X, Y, m, V
             gc.collect()
@@ -357,8 +371,8 @@ def exponents(rows) -> dict:
 def table_match(rows) -> str:
     lines = [
         "| n | neurons per layer | oracle (lstsq) | repsim end-to-end | ratio | repsim metric-only | ratio | "
-        "accumulation | matched |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "accumulation | matched | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for r in rows:
         t = {k: v["median_s"] for k, v in r["times"].items()}
@@ -366,7 +380,7 @@ def table_match(rows) -> str:
         lines.append(
             f"| {r['n']:,} | {r['p']} | {fmt_s(t['oracle'])}{one} | {fmt_s(t['e2e'])} | **{fmt_r(t['oracle'] / t['e2e'])}** | "
             f"{fmt_s(t['metric'])} | {fmt_r(t['oracle'] / t['metric'])} | {fmt_s(t['accumulate'])} | "
-            f"{r['matched']}/{2 * r['p']} |"
+            f"{r['matched']}/{2 * r['p']} | {load_range(r)} |"
         )
     lines.append("")
     if any(len(r["times"]["oracle"]["samples_s"]) == 1 for r in rows):
@@ -420,45 +434,100 @@ def table_simple(r) -> str:
 
 
 # ============================================================================= main
+def render(results: dict) -> str:
+    """Markdown for the sections present in ``results`` (one run, or several merged with --merge)."""
+    tables = []
+    if results.get("cca"):
+        tables.append("### CCA, SVCCA, PWCCA vs an in-memory NumPy implementation (google/svcca style)\n\n"
+                      + table_cca(results["cca"]))
+    if results.get("matrix"):
+        tables.append("### Layer × layer PWCCA matrix from one accumulation\n\n" + table_matrix(results["matrix"]))
+    if results.get("match"):
+        tables.append("### Maximum ε-match vs the least-squares elimination (Wang et al. 2018)\n\n"
+                      + table_match(results["match"]))
+    if results.get("simple"):
+        tables.append("### Simple matches\n\n" + table_simple(results["simple"]))
+    runs = results["runs"]
+    loads = [x for r in runs for x in r["loads"]]
+    header = [f"Measured {runs[0]['date']} on {runs[0]['machine']}.", "", runs[0]["versions"] + ".", ""]
+    footer = [
+        f"{len(runs)} run(s) of `bench/report_cca_match.py` ({', '.join(r['args'] for r in runs)}), "
+        f"{sum(r['wall_s'] for r in runs) / 60:.1f} min in all; 1-minute load average during the runs "
+        f"{min(loads):.1f}–{max(loads):.1f} (median {statistics.median(loads):.1f}) on {os.cpu_count()} cores. "
+        f"Times are medians of up to {max(r['rounds'] for r in runs)} samples per variant, ratios are ratios of "
+        "medians."
+    ]
+    return "\n".join(header) + "\n" + "\n\n".join(tables) + "\n\n" + "\n".join(footer)
+
+
+def merge(paths) -> dict:
+    """Sections of several JSON outputs; CCA and match cells are merged by size (a later file wins)."""
+    out = {"runs": []}
+    cca, match = {}, {}
+    for path in paths:
+        with open(path) as fh:
+            r = json.load(fh)
+        out["runs"] += r["runs"]
+        for row in r.get("cca", []):
+            cca[(row["n"], row["p"])] = row
+        for row in r.get("match", []):
+            match[(row["n"], row["p"])] = row
+        for k in ("matrix", "simple"):
+            if r.get(k):
+                out[k] = r[k]
+    out["cca"] = [cca[k] for k in sorted(cca, key=lambda k: (k[1], k[0]))]
+    out["match"] = [match[k] for k in sorted(match)]
+    return out
+
+
+def _cells(text: str):
+    return tuple(tuple(int(v) for v in c.lower().split("x")) for c in text.split(",") if c.strip())
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="repsim CCA / max-match benchmark report (markdown)")
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--rounds", type=int, default=5, help="most timed samples per variant (default 5)")
     ap.add_argument("--budget-s", type=float, default=4.0, help="seconds of timed calls per variant and cell")
-    ap.add_argument("--full", action="store_true", help="run the baseline cells that are extrapolated by default")
+    ap.add_argument("--full", action="store_true", help="run the cells that are extrapolated / derived by default")
     ap.add_argument("--quick", action="store_true", help="small sizes only (checks the script in about a minute)")
+    ap.add_argument("--cca-cells", help="CCA cells as NxP,... (default: " +
+                    ",".join(f"{n}x{p}" for n, p in CCA_CELLS) + ")")
+    ap.add_argument("--match-n", help="comma-separated n of the match section (default: " +
+                    ",".join(map(str, MATCH_NS)) + ")")
     ap.add_argument("--json", metavar="PATH", help="also write the raw numbers as JSON")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", help="print the tables of earlier --json outputs, merged "
+                    "(for runs of single sections in the quiet windows of a shared machine); runs nothing")
     args = ap.parse_args(argv)
+    if args.merge:
+        print(render(merge(args.merge)))
+        return 0
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     bad = set(only) - set(SECTIONS)
     if bad:
         ap.error(f"unknown section(s) {sorted(bad)}")
     t_start = time.perf_counter()
-    header = [f"Measured {datetime.date.today().isoformat()} on {machine()}.", "", versions() + ".", ""]
-    results, tables = {}, []
+    log("start")
+    run_info = {"date": datetime.date.today().isoformat(), "machine": machine(), "versions": versions(),
+                "args": " ".join(argv if argv is not None else sys.argv[1:]) or "defaults", "rounds": args.rounds}
+    results = {}
     if "cca" in only:
-        results["cca"] = run_cca(QUICK_CCA_CELLS if args.quick else CCA_CELLS, args.rounds, args.budget_s, args.full)
-        tables.append("### CCA, SVCCA, PWCCA vs an in-memory NumPy implementation (google/svcca style)\n\n"
-                      + table_cca(results["cca"]))
+        cells = _cells(args.cca_cells) if args.cca_cells else (QUICK_CCA_CELLS if args.quick else CCA_CELLS)
+        results["cca"] = run_cca(cells, args.rounds, args.budget_s, args.full)
     if "matrix" in only:
         results["matrix"] = run_matrix(QUICK_MATRIX if args.quick else MATRIX, args.rounds, args.budget_s)
-        tables.append("### Layer × layer PWCCA matrix from one accumulation\n\n" + table_matrix(results["matrix"]))
     if "match" in only:
-        results["match"] = run_match(QUICK_MATCH_NS if args.quick else MATCH_NS,
-                                     QUICK_MATCH_PS if args.quick else MATCH_PS, args.rounds, args.budget_s)
-        tables.append("### Maximum ε-match vs the least-squares elimination (Wang et al. 2018)\n\n"
-                      + table_match(results["match"]))
+        ns = tuple(int(v) for v in args.match_n.split(",")) if args.match_n else (QUICK_MATCH_NS if args.quick else MATCH_NS)
+        results["match"] = run_match(ns, QUICK_MATCH_PS if args.quick else MATCH_PS, args.rounds, args.budget_s)
         results["match_exponents"] = exponents(results["match"])
     if "simple" in only:
         results["simple"] = run_simple(QUICK_SIMPLE if args.quick else SIMPLE, args.rounds, args.budget_s)
-        tables.append("### Simple matches\n\n" + table_simple(results["simple"]))
-    wall = time.perf_counter() - t_start
-    footer = [f"Report run time {wall / 60:.1f} min (load average at the end {os.getloadavg()[0]:.1f}); times are "
-              f"medians of up to {args.rounds} samples (budget {args.budget_s:g} s per variant and cell), ratios are "
-              "ratios of medians."]
-    print("\n".join(header) + "\n" + "\n\n".join(tables) + "\n\n" + "\n".join(footer))
+    log("done")
+    run_info["wall_s"] = time.perf_counter() - t_start
+    run_info["loads"] = list(LOADS)
+    results["runs"] = [run_info]
+    print(render(results))
     if args.json:
-        results["machine"], results["versions"], results["wall_s"] = machine(), versions(), wall
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
     return 0
