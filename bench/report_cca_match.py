@@ -1,6 +1,6 @@
 """CCA-family and max-match benchmark report: medians over repeated runs, printed as markdown tables (for the README).
 
-    python bench/report_cca_match.py                       # everything, ~8 minutes on 2 quiet cores
+    python bench/report_cca_match.py                       # everything, ~8 minutes on 2 quiet cores (load < 1)
     python bench/report_cca_match.py --only match,simple   # sections: cca, matrix, match, simple
     python bench/report_cca_match.py --full                # also run the baseline cells that are extrapolated by default
     python bench/report_cca_match.py --quick               # small sizes only (a minute; checks the script)
@@ -23,7 +23,8 @@ interleaved rounds (a SETTLE_S sleep before each call lets the other OpenBLAS po
 per-variant budget, up to --rounds, and at least one unless the first call took over HEAVY_S seconds. A time is the median of a variant's samples; a ratio is a ratio of medians.
 Metric-only calls run on a fresh ``m.copy()`` made untimed (nothing served from the statistics' cache). The machine
 is shared and noisy: read medians and ratios; the tables give the 1-minute load average at the start and end of each
-cell (on 2 cores, a load above ~2 means other jobs competed, and OpenBLAS's threads suffer badly from that).
+cell (the report's own 2 BLAS threads account for ~2 of it; more means other jobs competed, and OpenBLAS's threads
+suffer badly from that: 5-20x slower LAPACK calls were seen at a load of 5-9).
 """
 from __future__ import annotations
 
@@ -44,9 +45,9 @@ import bench_match as bm
 import repsim
 
 SECTIONS = ("cca", "matrix", "match", "simple")
-SETTLE_S = 0.25
+SETTLE_S = 0.15  # OpenBLAS workers busy-wait ~0.1 s after a call
 WARM_S = 2.0  # a first call faster than this is only a warm-up
-HEAVY_S = 10.0  # a first call slower than this may be the only sample
+HEAVY_S = 5.0  # a first call slower than this may be the only sample
 
 CCA_CELLS = ((10_000, 512), (50_000, 512), (10_000, 2048), (50_000, 2048))
 CCA_METRICS = ("cca", "svcca", "pwcca")
@@ -276,7 +277,7 @@ def table_cca(rows) -> str:
     worst_drho = max((c["max_abs_drho"] for r in rows for c in r["checks"].values() if c), default=float("nan"))
     gdiff = [c["google_value_rel_diff"] for r in rows for c in r["checks"].values() if c and "google_value_rel_diff" in c]
     lines.append("")
-    lines += sorted(notes)
+    lines += sorted(notes, key=lambda t: "¹²³".find(t[0]))
     lines.append(
         f"Agreement checked before timing: max |Δρ| (baseline vs repsim) = {worst_drho:.1e} over all cells; SVCCA "
         f"truncation ranks equal; Morcos PWCCA to 1e-8. google PWCCA values: relative difference up to "
@@ -291,6 +292,7 @@ def table_cca(rows) -> str:
 def run_matrix(size, rounds, budget_s) -> dict:
     n, L, w = size
     log(f"matrix {L}x{L} layers of {w}, n={n}: first calls")
+    mark = len(LOADS) - 1
     layers = bc.layer_stack(n, L, w)
     V = Variants(rounds, budget_s)
     V.first_call("one_accumulation", lambda: bc.matrix_repsim(layers))
@@ -302,7 +304,8 @@ def run_matrix(size, rounds, budget_s) -> dict:
     del base
     log("matrix: rounds")
     V.run()
-    return {"n": n, "layers": L, "width": w, "times": V.summary()}
+    log("matrix: done")
+    return {"n": n, "layers": L, "width": w, "times": V.summary(), "loads": [LOADS[mark], LOADS[-1]]}
 
 
 def table_matrix(r) -> str:
@@ -322,6 +325,8 @@ def table_matrix(r) -> str:
     for name, v in rows:
         lines.append(f"| {name} | {fmt_s(v)} | {fmt_r(v / one)} |")
     lines.append("")
+    if r.get("loads"):
+        lines.append(f"Load during the measurement: {load_range(r)}.")
     lines.append("Values checked before timing: matrix = pairwise repsim (1e-10) = the baseline's Morcos PWCCA (1e-8).")
     return "\n".join(lines)
 
@@ -409,14 +414,16 @@ def table_match(rows) -> str:
 def run_simple(size, rounds, budget_s) -> dict:
     n, p = size
     log(f"simple matches n={n} p={p}")
+    mark = len(LOADS) - 1
     X, Y, _, _ = bm.match_layers(n, p)
     m = bm.accumulate(X, Y)
     V = Variants(rounds, budget_s)
     sm = V.first_call("simple_matches", lambda: m.simple_matches("x", "y", bm.EPS))
     V.first_call("max_match", lambda: m.max_match("x", "y", bm.EPS))
     V.run()
+    log("simple matches: done")
     return {"n": n, "p": p, "times": V.summary(), "count": len(sm), "sizes": sm.size_distribution(),
-            "maximum": sm.maximum.size}
+            "maximum": sm.maximum.size, "loads": [LOADS[mark], LOADS[-1]]}
 
 
 def table_simple(r) -> str:
@@ -429,7 +436,8 @@ def table_simple(r) -> str:
         f"{', '.join(f'{k}: {v}' for k, v in r['sizes'].items())} | {fmt_s(t['simple_matches']['median_s'])} | "
         f"{fmt_s(t['max_match']['median_s'])} |",
         "",
-        "From an accumulated Moments (warm statistics); repsim's default threads.",
+        "From an accumulated Moments (warm statistics); repsim's default threads."
+        + (f" Load: {load_range(r)}." if r.get("loads") else ""),
     ])
 
 
@@ -453,7 +461,8 @@ def render(results: dict) -> str:
     footer = [
         f"{len(runs)} run(s) of `bench/report_cca_match.py` ({', '.join(r['args'] for r in runs)}), "
         f"{sum(r['wall_s'] for r in runs) / 60:.1f} min in all; 1-minute load average during the runs "
-        f"{min(loads):.1f}–{max(loads):.1f} (median {statistics.median(loads):.1f}) on {os.cpu_count()} cores. "
+        f"{min(loads):.1f}–{max(loads):.1f} (median {statistics.median(loads):.1f}; the report's own BLAS threads "
+        f"account for ~2) on {os.cpu_count()} cores. "
         f"Times are medians of up to {max(r['rounds'] for r in runs)} samples per variant, ratios are ratios of "
         "medians."
     ]
@@ -488,7 +497,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="repsim CCA / max-match benchmark report (markdown)")
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--rounds", type=int, default=5, help="most timed samples per variant (default 5)")
-    ap.add_argument("--budget-s", type=float, default=4.0, help="seconds of timed calls per variant and cell")
+    ap.add_argument("--budget-s", type=float, default=3.0, help="seconds of timed calls per variant and cell")
     ap.add_argument("--full", action="store_true", help="run the cells that are extrapolated / derived by default")
     ap.add_argument("--quick", action="store_true", help="small sizes only (checks the script in about a minute)")
     ap.add_argument("--cca-cells", help="CCA cells as NxP,... (default: " +
