@@ -25,32 +25,14 @@ import sys
 import time
 import tracemalloc
 
+import _procmem  # no third-party imports: the probe's baseline stays clean
+
 
 def _maxrss_bytes() -> int:
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(r) * (1 if sys.platform == "darwin" else 1024)  # kB on Linux, bytes on macOS
 
 
-def _proc_status() -> dict[str, int]:
-    out = {}
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(("VmHWM:", "VmRSS:")):
-                    key, value = line.split(":", 1)
-                    out[key] = int(value.split()[0]) * 1024
-    except OSError:
-        pass
-    return out
-
-
-def _reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def stream(rows: int, p: int, batch: int, seed: int = 0, dtype: str = "float64"):
@@ -90,15 +72,15 @@ def main(argv=None) -> dict:
     trace = not args.no_tracemalloc
     if trace:
         tracemalloc.start()
-    hwm_reset = _reset_hwm()
-    start = _proc_status()
+    hwm_reset = _procmem.reset_hwm()
+    start = _procmem.proc_status()
     t0 = time.perf_counter()
     m = stream(args.rows, args.p, args.batch, dtype=args.dtype)
     seconds = time.perf_counter() - t0
     traced_peak = tracemalloc.get_traced_memory()[1] if trace else None
     if trace:
         tracemalloc.stop()
-    end = _proc_status()
+    end = _procmem.proc_status()
     assert m.n == args.rows, (m.n, args.rows)
     value = m.cka("x", "x")
     assert abs(value - 1.0) < 1e-12, value

@@ -69,6 +69,7 @@ import time
 import numpy as np
 
 import _common
+import _procmem
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -109,26 +110,6 @@ def log(msg: str) -> None:
 
 
 # ============================================================================= worker (one process)
-def _proc_status() -> dict[str, int]:
-    out = {}
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(("VmHWM:", "VmRSS:")):
-                    key, value = line.split(":", 1)
-                    out[key] = int(value.split()[0]) * 1024
-    except OSError:
-        pass
-    return out
-
-
-def _reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 class _timed_method:
@@ -238,8 +219,8 @@ def worker(args) -> dict:
 
         profiler = cProfile.Profile()
     acc = {"seconds": 0.0}
-    reset = _reset_hwm()
-    before = _proc_status()
+    reset = _procmem.reset_hwm()
+    before = _procmem.proc_status()
     with bc.timed_model_calls(model) as calls, _timed_method(ACCUMULATE.get(variant), acc):
         c0 = time.process_time()
         t0 = time.perf_counter()
@@ -250,7 +231,7 @@ def worker(args) -> dict:
             profiler.disable()
         seconds = time.perf_counter() - t0
         cpu = time.process_time() - c0
-    after = _proc_status()
+    after = _procmem.proc_status()
     res = {
         "variant": variant,
         "seconds": seconds,

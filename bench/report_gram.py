@@ -32,6 +32,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import _common  # noqa: E402
+import _procmem  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -39,26 +40,6 @@ def log(msg: str) -> None:
 
 
 # ============================================================================= child process
-def _status() -> dict[str, int]:
-    out = {}
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(("VmHWM:", "VmRSS:")):
-                    key, value = line.split(":", 1)
-                    out[key] = int(value.split()[0]) * 1024
-    except OSError:
-        pass
-    return out
-
-
-def _reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def child(section: str, variant: str, n: int, p: int, rounds: int) -> dict:
@@ -82,8 +63,8 @@ def child(section: str, variant: str, n: int, p: int, rounds: int) -> dict:
         bg.rv2_call(variant, Xs, Ys, Xs - Xs.mean(0), Ys - Ys.mean(0))()
         reference = None
     time.sleep(0.3)  # let the warm-up's BLAS threads go idle
-    reset = _reset_hwm()
-    base = _status().get("VmRSS", 0)
+    reset = _procmem.reset_hwm()
+    base = _procmem.proc_status().get("VmRSS", 0)
     tracemalloc.start()
     t0 = time.perf_counter()
     value = fn()
@@ -95,7 +76,7 @@ def child(section: str, variant: str, n: int, p: int, rounds: int) -> dict:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    hwm = _status().get("VmHWM")
+    hwm = _procmem.proc_status().get("VmHWM")
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
         "section": section, "variant": variant, "n": n, "p": p, "times_s": times,

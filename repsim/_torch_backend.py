@@ -53,19 +53,11 @@ def _augment(tensors, refs, dtype):
 
 def shift_full(G, layout, deltas):
     """T G Tᵀ on a full symmetric torch matrix (the torch twin of :func:`repsim.statistics.shift_upper`)."""
+    from .statistics import shift_factors
+
     torch = _torch()
-    d, L = layout.d, len(layout.sites)
-    U = torch.zeros((d, L + 1), dtype=G.dtype, device=G.device)
-    V = torch.zeros((d, L + 1), dtype=G.dtype, device=G.device)
-    V[layout.one, 0] = 1.0
-    for s, site in enumerate(layout.sites):
-        cols = layout.cols(site)
-        delta = deltas[s].to(G.dtype)
-        a = layout.norm_col(site)
-        U[cols, 0] = -delta
-        U[a, 0] = delta @ delta
-        U[a, 1 + s] = 1.0
-        V[cols, 1 + s] = -2.0 * delta
+    U, V = (torch.as_tensor(f, dtype=G.dtype, device=G.device)
+            for f in shift_factors(layout, [d.cpu().numpy() for d in deltas]))
     M = G @ V
     S = V.T @ M
     S = 0.5 * (S + S.T)

@@ -20,21 +20,6 @@ def _is_torch(a) -> bool:
     return type(a).__module__.split(".")[0] == "torch"
 
 
-def _torch_to_numpy(a, where: str) -> np.ndarray:
-    import torch
-
-    if not isinstance(a, torch.Tensor):
-        raise TypeError(f"{where}: expected an array or a torch.Tensor, got {type(a).__name__}")
-    t = a.detach()
-    if t.is_complex() or not t.is_floating_point():
-        raise TypeError(f"{where}: expected a floating-point tensor, got dtype {t.dtype}")
-    if t.dtype not in (torch.float16, torch.float32, torch.float64):
-        t = t.to(torch.float32)  # bfloat16 and friends: NumPy has no such dtype
-    if t.device.type != "cpu":
-        t = t.cpu()
-    return t.numpy()
-
-
 def as_float_matrix(a, name: str, batch: int | None = None) -> np.ndarray:
     """Return ``a`` as a C-contiguous 2-D float32/float64 NumPy array (float16 is widened to float32).
 
@@ -42,7 +27,7 @@ def as_float_matrix(a, name: str, batch: int | None = None) -> np.ndarray:
     """
     where = _where(name, batch)
     if _is_torch(a):
-        arr = _torch_to_numpy(a, where)
+        arr = as_float_tensor(a, name, batch, "cpu").numpy()  # one set of tensor checks (dtype, 2-D, upcast)
     elif isinstance(a, np.ndarray):
         arr = a
     else:

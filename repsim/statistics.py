@@ -71,17 +71,15 @@ def symmetrize_upper(G: np.ndarray) -> np.ndarray:
     return G
 
 
-def shift_upper(G: np.ndarray, layout: Layout, deltas: list[np.ndarray]) -> np.ndarray:
-    """Move the reference of G by δ_s per site, in place: G ← T G Tᵀ (MATH.md §1.1).
+def shift_factors(layout: Layout, deltas) -> tuple[np.ndarray, np.ndarray]:
+    """U, V (d × (L+1), Fortran order) with T = I + U Vᵀ, the reference move by δ_s per site (MATH.md §1.1).
 
-    ``G`` holds the upper triangle (Fortran order). With x' = x̃ − δ and a' = a − 2δᵀx̃ + |δ|², the map is
-    T = I + U Vᵀ of rank ≤ L + 1, so T G Tᵀ = G + U Nᵀ + N Uᵀ with M = G V, S = Vᵀ M and N = M + ½ U S:
-    one DSYMM and one DSYR2K, O(d²·L) work instead of the O(d³) of a dense congruence.
+    Column 0 carries the ones column's terms (−δ in the x-rows, |δ|² in the a-rows); column 1+s the −2δ_sᵀ row of
+    site s's a-row.
     """
     d, L = layout.d, len(layout.sites)
-    k = L + 1
-    U = np.zeros((d, k), order="F")
-    V = np.zeros((d, k), order="F")
+    U = np.zeros((d, L + 1), order="F")
+    V = np.zeros((d, L + 1), order="F")
     V[layout.one, 0] = 1.0
     for s, site in enumerate(layout.sites):
         cols = layout.cols(site)
@@ -91,6 +89,17 @@ def shift_upper(G: np.ndarray, layout: Layout, deltas: list[np.ndarray]) -> np.n
         U[a, 0] = float(delta @ delta)
         U[a, 1 + s] = 1.0
         V[cols, 1 + s] = -2.0 * delta
+    return U, V
+
+
+def shift_upper(G: np.ndarray, layout: Layout, deltas: list[np.ndarray]) -> np.ndarray:
+    """Move the reference of G by δ_s per site, in place: G ← T G Tᵀ (MATH.md §1.1).
+
+    ``G`` holds the upper triangle (Fortran order). With x' = x̃ − δ and a' = a − 2δᵀx̃ + |δ|², the map is
+    T = I + U Vᵀ of rank ≤ L + 1, so T G Tᵀ = G + U Nᵀ + N Uᵀ with M = G V, S = Vᵀ M and N = M + ½ U S:
+    one DSYMM and one DSYR2K, O(d²·L) work instead of the O(d³) of a dense congruence.
+    """
+    U, V = shift_factors(layout, deltas)
     M = blas.dsymm(1.0, G, V, side=0, lower=0)
     S = V.T @ M
     S = 0.5 * (S + S.T)
