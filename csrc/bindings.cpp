@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "kernels/augment.hpp"
+#include "kernels/lapack.hpp"
 #include "kernels/maxmatch.hpp"
 
 namespace py = pybind11;
@@ -70,6 +71,29 @@ py::tuple fill_augmented(OutArray out, const py::list& sites, const py::list& re
     return py::make_tuple(bad.site, bad.row);
 }
 
+// Borrow dtrsm/dpotrf from SciPy's bundled BLAS/LAPACK (exported as PyCapsules); called with the GIL held. If SciPy
+// cannot provide them the kernels keep their scalar fallback.
+void load_lapack() {
+    auto& r = repsim::lapack::routines();
+    if (r.dtrsm != nullptr && r.dpotrf != nullptr) return;
+    try {
+        auto get = [](const char* module, const char* name) -> void* {
+            py::dict capi = py::module_::import(module).attr("__pyx_capi__");
+            py::object cap = capi[name];
+            void* ptr = PyCapsule_GetPointer(cap.ptr(), PyCapsule_GetName(cap.ptr()));
+            if (ptr == nullptr) throw py::error_already_set();
+            return ptr;
+        };
+        auto* trsm = reinterpret_cast<repsim::lapack::dtrsm_t*>(get("scipy.linalg.cython_blas", "dtrsm"));
+        auto* potrf = reinterpret_cast<repsim::lapack::dpotrf_t*>(get("scipy.linalg.cython_lapack", "dpotrf"));
+        r.dtrsm = trsm;
+        r.dpotrf = potrf;
+    } catch (py::error_already_set& e) {
+        e.restore();
+        PyErr_Clear();
+    }
+}
+
 using CArray = py::array_t<double, py::array::c_style>;
 using Mask = py::array_t<bool, py::array::c_style>;
 
@@ -121,6 +145,7 @@ py::list max_match_curve(CArray A, CArray B, CArray C, CArray mu, CArray nu, dou
     for (std::int64_t k = 1; k < ne; ++k)
         if (eps[k] > eps[k - 1]) throw std::invalid_argument("eps must be sorted in descending order");
     std::vector<std::pair<std::vector<char>, std::vector<char>>> results;
+    load_lapack();
     {
         py::gil_scoped_release release;
         repsim::match::MatchState st(pr, sx, sy);
@@ -146,14 +171,43 @@ py::list minimum_matches(CArray A, CArray B, CArray C, CArray mu, CArray nu, dou
     for (auto x : v)
         if (x < 0 || x >= pr.p + pr.q) throw std::invalid_argument("neuron index out of range in vs");
     std::vector<std::pair<std::vector<char>, std::vector<char>>> results(static_cast<std::size_t>(nv));
+    load_lapack();
     {
         py::gil_scoped_release release;
         repsim::match::MatchState maximum(pr, sx, sy);
         maximum.eliminate(eps);
         for (auto x : v) {
-            const bool in = x < pr.p ? maximum.x()[x] != 0 : maximum.y()[x - pr.p] != 0;
-            if (!in) throw std::invalid_argument("every v must belong to the maximum match");
+            if (!maximum.contains(x)) throw std::invalid_argument("every v must belong to the maximum match");
         }
+        // Neurons outside the maximum match never return, so Algorithm 2 runs on the blocks restricted to it: the
+        // per-trial state copies and downdates then scale with the match, not with the layers.
+        std::vector<std::int64_t> ix, iy, pos(static_cast<std::size_t>(pr.p + pr.q), -1);
+        for (std::int64_t i = 0; i < pr.p; ++i)
+            if (maximum.x()[i]) pos[i] = static_cast<std::int64_t>(ix.size()), ix.push_back(i);
+        for (std::int64_t j = 0; j < pr.q; ++j)
+            if (maximum.y()[j]) pos[pr.p + j] = static_cast<std::int64_t>(iy.size()), iy.push_back(j);
+        const std::int64_t rp = static_cast<std::int64_t>(ix.size()), rq = static_cast<std::int64_t>(iy.size());
+        std::vector<double> a(rp * rp), b(rq * rq), c(rp * rq), rmu(rp), rnu(rq);
+        for (std::int64_t i = 0; i < rp; ++i) {
+            for (std::int64_t k = 0; k < rp; ++k) a[i * rp + k] = pr.A[ix[i] * pr.p + ix[k]];
+            for (std::int64_t k = 0; k < rq; ++k) c[i * rq + k] = pr.C[ix[i] * pr.q + iy[k]];
+            rmu[i] = pr.mu[ix[i]];
+        }
+        for (std::int64_t j = 0; j < rq; ++j) {
+            for (std::int64_t k = 0; k < rq; ++k) b[j * rq + k] = pr.B[iy[j] * pr.q + iy[k]];
+            rnu[j] = pr.nu[iy[j]];
+        }
+        repsim::match::Problem red = pr;
+        red.p = rp;
+        red.q = rq;
+        red.A = a.data();
+        red.B = b.data();
+        red.C = c.data();
+        red.mu = rmu.data();
+        red.nu = rnu.data();
+        repsim::match::MatchState reduced(red, std::vector<char>(rp, 1), std::vector<char>(rq, 1));
+        reduced.eliminate(eps);
+        reduced.use_lapack(false);
         const int workers = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, nv)));
         std::vector<std::exception_ptr> errors(static_cast<std::size_t>(workers));
         std::vector<std::thread> pool;
@@ -161,8 +215,14 @@ py::list minimum_matches(CArray A, CArray B, CArray C, CArray mu, CArray nu, dou
             pool.emplace_back([&, t]() {
                 try {
                     for (std::int64_t k = t; k < nv; k += workers) {
-                        auto m = repsim::match::minimum_match(maximum, v[static_cast<std::size_t>(k)], pr.p, pr.q, eps);
-                        results[static_cast<std::size_t>(k)] = {m.x(), m.y()};
+                        const std::int64_t x = v[static_cast<std::size_t>(k)];
+                        const std::int64_t rv = x < pr.p ? pos[x] : rp + pos[x];
+                        if (!reduced.contains(rv)) throw std::runtime_error("maximum match unstable on restriction");
+                        auto m = repsim::match::minimum_match(reduced, rv, rp, rq, eps);
+                        std::vector<char> mx(static_cast<std::size_t>(pr.p), 0), my(static_cast<std::size_t>(pr.q), 0);
+                        for (std::int64_t i = 0; i < rp; ++i) mx[ix[i]] = m.x()[i];
+                        for (std::int64_t j = 0; j < rq; ++j) my[iy[j]] = m.y()[j];
+                        results[static_cast<std::size_t>(k)] = {std::move(mx), std::move(my)};
                     }
                 } catch (...) {
                     errors[static_cast<std::size_t>(t)] = std::current_exception();
@@ -187,6 +247,17 @@ PYBIND11_MODULE(_core, m) {
           "Fused pass of MATH.md §1: write the shifted fp64 rows, per-site squared row norms and the ones column "
           "of one batch into out (rows x d, C-contiguous float64). Releases the GIL. Returns (site, row) of the "
           "first non-finite shifted row, or (-1, -1).");
+    m.def(
+        "_match_lapack",
+        [](bool enable) {
+            auto& r = repsim::lapack::routines();
+            const bool previous = r.enabled;
+            r.enabled = enable;
+            return previous;
+        },
+        py::arg("enable"),
+        "Testing switch: let the match kernels use SciPy's LAPACK (True, the default) or only their scalar code. "
+        "Returns the previous setting. Not thread-safe; not for use while a kernel runs.");
     m.def("max_match_curve", &max_match_curve, py::arg("A").noconvert(), py::arg("B").noconvert(),
           py::arg("C").noconvert(), py::arg("mu").noconvert(), py::arg("nu").noconvert(), py::arg("n"),
           py::arg("center"), py::arg("start_x").noconvert(), py::arg("start_y").noconvert(),

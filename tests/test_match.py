@@ -345,3 +345,29 @@ def test_bad_arguments_raise(rng):
     m = moments_of({"x": X, "y": Y})
     with pytest.raises(ValueError, match="unknown site"):
         m.max_match("x", "q", 0.1)
+
+
+@pytest.fixture
+def scalar_match_kernels():
+    """Run the match kernels without SciPy's LAPACK (their scalar fallback), restoring the setting afterwards."""
+    from repsim._engines import require_core
+
+    core = require_core("max_match")
+    previous = core._match_lapack(False)
+    try:
+        yield
+    finally:
+        core._match_lapack(previous)
+
+
+@pytest.mark.parametrize("center", [False, True])
+def test_scalar_fallback_gives_the_same_matches(center, scalar_match_kernels):
+    """The LAPACK rebuild (dpotrf + dtrsm) and the scalar promotion path decide identically, against the oracle."""
+    for case in CASES[:4]:
+        X, Y = _case(*case)
+        curve = repsim.match_curve(X, Y, eps=EPS, center=center)
+        for e, m in zip(EPS, curve.matches):
+            assert m.key() == _key(naive.max_match(X, Y, e, center))
+    X, Y = _case(*SIMPLE_CASES[0])
+    assert sorted(m.key() for m in repsim.simple_matches(X, Y, 0.25, center=center)) == sorted(
+        naive.simple_matches(X, Y, 0.25, center))
