@@ -9,7 +9,7 @@ from scipy.linalg import blas
 
 from . import _validation
 from ._engines import default_threads, resolve_engine
-from .statistics import Layout, StatisticsView, shift_upper, site_sums, symmetrize_upper
+from .statistics import ShiftedScalars, Layout, StatisticsView, shift_upper, site_sums, symmetrize_upper
 
 FORMAT_NAME = "repsim.Moments"
 FORMAT_VERSION = 1
@@ -411,6 +411,30 @@ class Moments:
             self._views[center] = view
         return view
 
+    def scalar_statistics(self, center: bool = True):
+        """The trace-type statistics (‖block‖²_F, fourth-order terms, traces) about the mean or about 0, cached.
+
+        What linear / debiased CKA, RV and RV2 need, read from the accumulated upper triangle without the copy,
+        shift and symmetrisation of the whole matrix that :meth:`statistics` makes (``ShiftedScalars``). When the
+        full view is already cached it is returned instead (same values to rounding).
+        """
+        self._require_data()
+        self._sync()
+        center = bool(center)
+        view = self._views.get(center)
+        if view is not None:
+            return view
+        key = ("scalars", center)
+        view = self._views.get(key)
+        if view is None:
+            if center:
+                deltas = [s / self._n for s in site_sums(self._G, self._layout)]
+            else:
+                deltas = [-c for c in self._reference]
+            view = ShiftedScalars(self._G, self._layout, self._n, deltas, center, MAX_STATISTIC)
+            self._views[key] = view
+        return view
+
     def _require_data(self):
         if self._layout is None or self._n == 0:
             raise ValueError("Moments is empty: call update() with at least one batch first")
@@ -429,22 +453,22 @@ class Moments:
 
         self._check_site(x, "x"), self._check_site(y, "y")
         if debiased:
-            return _cka.debiased_cka(self.statistics(True), x, y)
-        return _cka.linear_cka(self.statistics(True), x, y)
+            return _cka.debiased_cka(self.scalar_statistics(True), x, y)
+        return _cka.linear_cka(self.scalar_statistics(True), x, y)
 
     def rv(self, x: str, y: str, center: bool = True) -> float:
         """RV coefficient between sites ``x`` and ``y`` (see :func:`repsim.rv`)."""
         from .metrics import rv as _rv
 
         self._check_site(x, "x"), self._check_site(y, "y")
-        return _rv.rv_from_stats(self.statistics(center), x, y)
+        return _rv.rv_from_stats(self.scalar_statistics(center), x, y)
 
     def rv2(self, x: str, y: str, center: bool = True) -> float:
         """Modified RV coefficient RV2 between sites ``x`` and ``y`` (see :func:`repsim.rv2`)."""
         from .metrics import rv as _rv
 
         self._check_site(x, "x"), self._check_site(y, "y")
-        return _rv.rv2_from_stats(self.statistics(center), x, y)
+        return _rv.rv2_from_stats(self.scalar_statistics(center), x, y)
 
     def cca(self, x: str, y: str, eps: float = 0.0, rtol: float = 1e-10):
         """All canonical correlations between sites ``x`` and ``y`` → CCAResult (see :func:`repsim.cca`)."""

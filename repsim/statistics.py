@@ -156,3 +156,91 @@ class StatisticsView:
     def third(self, x: str, y: str) -> np.ndarray:
         """Σ |ỹ|² x̃ (a vector over the features of x)."""
         return self._G[self.layout.cols(x), self.layout.norm_col(y)]
+
+
+class ShiftedScalars:
+    """The scalar statistics of T G Tᵀ — ‖block‖²_F, fourth-order terms, traces — read from G without forming it.
+
+    ``StatisticsView`` copies, shifts and symmetrises the whole d × d matrix, which matrix-valued metrics (CCA,
+    maps, matches) need. The trace-type metrics (linear and debiased CKA, RV, RV2) need only, per site pair, the
+    squared Frobenius norm of the shifted cross block and two entries of the small (L+1) × (L+1) corner. With the
+    shift written as T G Tᵀ = G + U Nᵀ + N Uᵀ (``shift_upper``), the shifted block of sites (x, y) is
+    R + u_x n_yᵀ + n_x u_yᵀ — the stored block R plus two rank-one terms (U's x-rows are nonzero only in column 0)
+    — so every norm is one read of the upper triangle in column chunks, with no G-sized temporary: the same
+    arithmetic as the exact shift, in place of a copy, a DSYR2K and a symmetrisation of the whole matrix.
+    Duck-types the parts of :class:`StatisticsView` those metrics use (``n``, ``centered``, ``layout``, ``frob2``,
+    ``fourth``, ``trace``).
+    """
+
+    _CHUNK = 128
+
+    def __init__(self, G: np.ndarray, layout: Layout, n: int, deltas, centered: bool, max_statistic: float):
+        self._G = G
+        self.layout = layout
+        self.n = int(n)
+        self.centered = centered
+        self._max = float(max_statistic)
+        U, V = shift_factors(layout, deltas)
+        M = blas.dsymm(1.0, G, V, side=0, lower=0)
+        S = V.T @ M
+        S = 0.5 * (S + S.T)
+        N = M + 0.5 * (U @ S)
+        self._u = U[:, 0].copy()
+        self._n0 = N[:, 0].copy()
+        # the (L+1) × (L+1) corner of the norm columns and the ones column, shifted exactly
+        J = np.arange(layout.n_features, layout.d)
+        corner = np.triu(G[np.ix_(J, J)])
+        corner = corner + np.triu(corner, 1).T
+        self._corner = corner + U[J] @ N[J].T + N[J] @ U[J].T
+        self._frob2: dict[tuple[str, str], float] = {}
+
+    def frob2(self, x: str, y: str) -> float:
+        """‖(T G Tᵀ)[x, y]‖²_F for the shifted cross block of sites x and y, cached."""
+        ix, iy = self.layout.index(x), self.layout.index(y)
+        key = (x, y) if ix <= iy else (y, x)
+        val = self._frob2.get(key)
+        if val is None:
+            val = self._block_frob2(*key)
+            if not (np.isfinite(val) and val <= self._max**2):
+                raise ValueError(
+                    f"the statistics of sites {key[0]!r} and {key[1]!r} exceed float64's safe range after the shift "
+                    f"(Frobenius norm {np.sqrt(val):.3g}, limit {self._max:g}, or an overflow): the activations are "
+                    "too large relative to their spread or to the origin; rescale them (the similarity metrics are "
+                    "scale invariant)"
+                )
+            self._frob2[key] = val
+        return val
+
+    def _block_frob2(self, x: str, y: str) -> float:
+        cx, cy = self.layout.cols(x), self.layout.cols(y)
+        ux, nx = self._u[cx], self._n0[cx]
+        uy, ny = self._u[cy], self._n0[cy]
+        G, total = self._G, 0.0
+        step = self._CHUNK
+        if x != y:  # the block lies in the stored upper triangle (x's columns come first)
+            for j0 in range(0, cy.stop - cy.start, step):
+                j1 = min(cy.stop - cy.start, j0 + step)
+                blk = G[cx, cy.start + j0 : cy.start + j1] + np.outer(ux, ny[j0:j1])
+                blk += np.outer(nx, uy[j0:j1])
+                total += float(np.einsum("ij,ij->", blk, blk))
+            return total
+        # diagonal block: strictly-upper part above each column chunk counts twice, the chunk's square once
+        off = cx.start
+        p = cx.stop - cx.start
+        for j0 in range(0, p, step):
+            j1 = min(p, j0 + step)
+            if j0:
+                blk = G[off : off + j0, off + j0 : off + j1] + np.outer(ux[:j0], nx[j0:j1])
+                blk += np.outer(nx[:j0], ux[j0:j1])
+                total += 2.0 * float(np.einsum("ij,ij->", blk, blk))
+            sq = np.triu(G[off + j0 : off + j1, off + j0 : off + j1])
+            sq = sq + np.triu(sq, 1).T + np.outer(ux[j0:j1], nx[j0:j1])
+            sq += np.outer(nx[j0:j1], ux[j0:j1])
+            total += float(np.einsum("ij,ij->", sq, sq))
+        return total
+
+    def fourth(self, x: str, y: str) -> float:
+        return float(self._corner[self.layout.index(x), self.layout.index(y)])
+
+    def trace(self, x: str) -> float:
+        return float(self._corner[self.layout.index(x), -1])

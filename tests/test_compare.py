@@ -352,7 +352,7 @@ def test_minibatch_matches_naive_nguyen(b, dropped, one_chunk_at_a_time, monkeyp
     want = np.array([[naive_minibatch_cka(ha[r], hb[c], b) for c in ("0", "2", "4")] for r in ("0", "2", "4")])
     np.testing.assert_allclose(report["cka"].values, want, rtol=0, atol=TOL)
     assert report.info["rows_dropped"] == dropped and report.info["rows_used"] == 66 - dropped
-    assert report["cka"].options == {"estimator": "minibatch", "batch_size": b}
+    assert report["cka"].options == {"estimator": "minibatch", "batch_size": b, "precision": "fp64"}
     assert report.moments is None and "minibatch, b=" in report.plot().axes[0].get_title()
 
 
@@ -371,6 +371,46 @@ def test_minibatch_differs_from_exact_except_with_one_chunk():
     )
     assert np.max(np.abs(small["cka"].values - exact["cka"].values)) > 1e-3
     assert np.max(np.abs(small["cka"].values - exact["debiased_cka"].values)) > 1e-3
+
+
+def test_minibatch_fp32_grams_agree_with_fp64(monkeypatch):
+    """precision="fp32": float32 chunk Grams (the peers' precision) with float64 sums — within 1e-6 of the naive
+    float64 estimator on data with large means (centred in float64 before the cast), on both the CPU SYRK path
+    and the torch (device) path, which is what CUDA runs."""
+    a, m2 = mlp(0), mlp(1)
+    data = [(x + 50.0, y) for x, y in loader(n=66, batch=16)]
+    kw = dict(metrics="cka", estimator="minibatch", batch_size=12, progress=False)
+    fp32 = compare({"a": a, "b": m2}, data, ["0", "2", "4"], precision="fp32", **kw)
+    ha, hb = mlp_by_hand(a, data), mlp_by_hand(m2, data)
+    want = np.array([[naive_minibatch_cka(ha[r], hb[c], 12) for c in ("0", "2", "4")] for r in ("0", "2", "4")])
+    err = np.max(np.abs(fp32["cka"].values - want))
+    assert 0 < err < 1e-6  # not float64 (the Grams are float32), but close
+    assert fp32["cka"].options["precision"] == "fp32"
+    from repsim._minibatch import MinibatchCKA, hsic1_all_pairs, zero_diagonal_grams
+
+    rng = np.random.default_rng(3)
+    rows = [torch.from_numpy(rng.normal(size=(40, p)).astype(np.float32) + 30.0) for p in (5, 60, 7)]
+    h64 = hsic1_all_pairs(zero_diagonal_grams(rows)).numpy()
+    h32 = hsic1_all_pairs(zero_diagonal_grams(rows, "fp32")).numpy()
+    cpu32 = MinibatchCKA(40, "fp32")._cpu.hsic(rows)
+    cpu64 = MinibatchCKA(40)._cpu.hsic(rows)
+    np.testing.assert_allclose(cpu64, h64, rtol=1e-10, atol=1e-12 * np.abs(h64).max())
+    np.testing.assert_allclose(h32, h64, rtol=1e-5, atol=1e-6 * np.abs(h64).max())
+    np.testing.assert_allclose(cpu32, h64, rtol=1e-5, atol=1e-6 * np.abs(h64).max())
+
+
+def test_precision_is_checked_per_estimator():
+    a = mlp(0)
+    data = loader(n=16, batch=8)
+    with pytest.raises(ValueError, match=r"precision must be one of \['fp64', 'fp32'\] with estimator='minibatch'"):
+        compare(a, data, ["0"], metrics="cka", estimator="minibatch", batch_size=8, precision="window32",
+                progress=False)
+    with pytest.raises(ValueError, match=r"precision must be one of \['fp64', 'window32'\] with estimator='exact'"):
+        compare(a, data, ["0"], metrics="cka", precision="fp32", progress=False)
+    # window32 is a device-accumulation option; CPU activations take the float64 path and give the same values
+    r64 = compare(a, data, ["0", "2"], metrics="cka", progress=False)
+    r32 = compare(a, data, ["0", "2"], metrics="cka", precision="window32", progress=False)
+    np.testing.assert_allclose(r32["cka"].values, r64["cka"].values, rtol=1e-12)
 
 
 def test_minibatch_hsic_is_translation_invariant():
@@ -529,3 +569,24 @@ def test_gpu_hsic_matches_cpu_in_float64():
     cpu = hsic1_all_pairs(zero_diagonal_grams(chunk))
     gpu = hsic1_all_pairs(zero_diagonal_grams([c.cuda() for c in chunk])).cpu()
     np.testing.assert_allclose(gpu.numpy(), cpu.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@cuda
+def test_gpu_fp32_minibatch_and_window32_ignore_tf32():
+    """With TF32 switched on globally, the fp32 chunk Grams and window32 accumulation still match the CPU float64
+    values to float32 accuracy (TF32's 10-bit mantissa would give ~1e-3)."""
+    a, b = mlp(0), mlp(1)
+    data = loader()
+    kw = dict(metrics="cka", estimator="minibatch", batch_size=12, progress=False)
+    mb_cpu = compare({"a": a, "b": b}, data, ["0", "2", "4"], **kw)
+    exact_cpu = compare({"a": a, "b": b}, data, ["0", "2", "4"], metrics="cka", progress=False)
+    prev = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        mb_gpu = compare({"a": a.cuda(), "b": b.cuda()}, data, ["0", "2", "4"], precision="fp32", **kw)
+        w32 = compare({"a": a, "b": b}, data, ["0", "2", "4"], metrics="cka", precision="window32", progress=False)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = prev
+        a.cpu(), b.cpu()
+    np.testing.assert_allclose(mb_gpu["cka"].values, mb_cpu["cka"].values, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(w32["cka"].values, exact_cpu["cka"].values, rtol=0, atol=1e-5)

@@ -39,6 +39,10 @@ _METRICS = {
 }
 
 
+# metrics computed from ShiftedScalars (Frobenius norms of blocks, fourth-order terms, traces)
+_TRACE_METRICS = frozenset({"cka", "debiased_cka", "rv", "rv2"})
+
+
 def metric_names() -> tuple[str, ...]:
     return tuple(_METRICS)
 
@@ -57,7 +61,11 @@ def similarity_matrix(moments, metric: str, rows, cols, options: dict) -> Simila
     opts = {**defaults, **options}
     if metric == "debiased_cka" or (metric == "cka" and opts["debiased"]):
         _cka.check_debiased_n(moments.n)
-    view = moments.statistics(opts[centred] if isinstance(centred, str) else centred)
+    center = opts[centred] if isinstance(centred, str) else centred
+    if metric in _TRACE_METRICS:  # norms and corner entries only: no copy of the whole statistics
+        view = moments.scalar_statistics(center)
+    else:
+        view = moments.statistics(center)
     fn_opts = {k: v for k, v in opts.items() if not (isinstance(centred, str) and k == centred)}
     values = np.empty((len(rows), len(cols)))
     for i, x in enumerate(rows):
