@@ -11,6 +11,8 @@ Variants (each returns the 8 × 8 matrix as a float64 NumPy array)
   statistics (float64 ``G += WᵀW`` per batch, W = the (1000, Σp + 9) augmented batch).
 * ``repsim-minibatch``  ``repsim.compare(..., estimator="minibatch", batch_size=1000)``: Nguyen et al.'s minibatch
   CKA (Σ per-chunk unbiased HSIC₁, then one ratio), computed in float64.
+* ``repsim-minibatch32`` the same with ``precision="fp32"``: float32 chunk Grams (the peers' precision; one SSYRK
+  per site), float64 sums.
 * ``pytorch-cka``       ``cka.compute_cka(model, model, loader, layers=...)`` (PyPI ``pytorch-cka``): the same
   minibatch estimator, float32 Grams (the activations' dtype), result clamped to [0, 1].
 * ``cka-pytorch``       ``cka_pytorch.CKACalculator(...).calculate_cka_matrix(loader, num_epochs=1)`` (PyPI
@@ -196,10 +198,14 @@ def run_repsim_exact(model, loader, names, batch=None) -> np.ndarray:
     return np.asarray(rep["cka"].values, dtype=np.float64)
 
 
-def run_repsim_minibatch(model, loader, names, batch) -> np.ndarray:
+def run_repsim_minibatch(model, loader, names, batch, precision="fp64") -> np.ndarray:
     rep = repsim.compare(models={"m": model}, data=loader, layers={"m": names}, metrics=("cka",), progress=False,
-                         estimator="minibatch", batch_size=batch)
+                         estimator="minibatch", batch_size=batch, precision=precision)
     return np.asarray(rep["cka"].values, dtype=np.float64)
+
+
+def run_repsim_minibatch32(model, loader, names, batch) -> np.ndarray:
+    return run_repsim_minibatch(model, loader, names, batch, precision="fp32")
 
 
 def run_pytorch_cka(model, loader, names, batch=None) -> np.ndarray:
@@ -254,6 +260,7 @@ def run_forward(model, loader, names=None, batch=None) -> None:
 VARIANTS = {
     "repsim-exact": (run_repsim_exact, None),
     "repsim-minibatch": (run_repsim_minibatch, None),
+    "repsim-minibatch32": (run_repsim_minibatch32, None),
     "pytorch-cka": (run_pytorch_cka, "pytorch-cka"),
     "cka-pytorch": (run_cka_pytorch, "cka-pytorch"),
     "torch-cka": (run_torch_cka, "torch-cka"),

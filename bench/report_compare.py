@@ -73,12 +73,14 @@ import _procmem
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-ROUND_VARIANTS = ("repsim-exact", "repsim-minibatch", "pytorch-cka")  # repsim-exact also times the floors
+ROUND_VARIANTS = ("repsim-exact", "repsim-minibatch", "repsim-minibatch32", "pytorch-cka")  # repsim-exact also times the floors
 SLOW_PEERS = ("cka-pytorch", "torch-cka")
 PAIRED = ("forward", "floor-syrk64", "floor-matmul64", "floor-pairwise32")  # timed inside the repsim-exact worker
 DESCRIPTION = {
     "repsim-exact": ("repsim `compare` (exact)", "exact full-data linear CKA", "fp64 statistics"),
     "repsim-minibatch": ("repsim `compare(estimator=\"minibatch\")`", "minibatch HSIC₁ (b = {b})", "fp64"),
+    "repsim-minibatch32": ("repsim `compare(estimator=\"minibatch\", precision=\"fp32\")`",
+                           "minibatch HSIC₁ (b = {b})", "fp32 Grams, fp64 sums"),
     "pytorch-cka": ("pytorch-cka `compute_cka`", "minibatch HSIC₁ (b = {b})", "fp32"),
     "cka-pytorch": ("cka-pytorch `CKACalculator` (1 epoch)", "minibatch HSIC₁ (b = {b})", "fp32"),
     "torch-cka": ("torch-cka `CKA.compare`", "minibatch HSIC₁ (b = {b})", "fp32"),
@@ -93,6 +95,7 @@ DESCRIPTION = {
 ACCUMULATE = {
     "repsim-exact": ("repsim.moments", "Moments", "update"),
     "repsim-minibatch": ("repsim._minibatch", "MinibatchCKA", "update"),
+    "repsim-minibatch32": ("repsim._minibatch", "MinibatchCKA", "update"),
     "pytorch-cka": ("cka.cka", "CKA", "_accumulate_hsic"),
     "pytorch-cka-f64": ("cka.cka", "CKA", "_accumulate_hsic"),
     "cka-pytorch": ("cka_pytorch.cka", "CKACalculator", "_update_hsic_matrices"),
@@ -345,7 +348,7 @@ def collect(args) -> dict:
             results["repsim-minibatch-f64"] = [_f64_repsim(args)]
     profiles = {}
     if args.profile:
-        for v in ("repsim-exact", "repsim-minibatch", "pytorch-cka"):
+        for v in ("repsim-exact", "repsim-minibatch", "repsim-minibatch32", "pytorch-cka"):
             if wanted(v) and v not in skipped:
                 log(f"profile {v}")
                 profiles[v] = run_worker(v, args, profile=args.profile_lines)
@@ -428,7 +431,7 @@ def render(data: dict, args, load: dict, started: str, elapsed: float) -> str:
     lines.append("| variant | estimator | precision | wall s: median (runs) | CPU s | model calls s | accumulate s | "
                  "peak MiB | max \\|Δ\\| vs exact | max \\|Δ\\| vs repsim minibatch |")
     lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    order = ["repsim-exact", "repsim-minibatch", "pytorch-cka", "cka-pytorch", "torch-cka", "pytorch-cka-f64",
+    order = ["repsim-exact", "repsim-minibatch", "repsim-minibatch32", "pytorch-cka", "cka-pytorch", "torch-cka", "pytorch-cka-f64",
              "forward", "floor-syrk64", "floor-matmul64", "floor-pairwise32"]
     for v in order:
         what, est, prec = DESCRIPTION[v]
@@ -521,22 +524,34 @@ def render(data: dict, args, load: dict, started: str, elapsed: float) -> str:
         f"through n × n Grams). For information, peer minibatch time / repsim exact time: {', '.join(vs) or '—'} "
         "| n/a (no exact peer) |"
     )
-    if t.get("repsim-minibatch") and t.get("pytorch-cka"):
-        per = _per_round(res, lambda i: res["pytorch-cka"][i]["seconds"] / res["repsim-minibatch"][i]["seconds"])
-        per_c = _per_round(res, lambda i: res["pytorch-cka"][i]["cpu_s"] / res["repsim-minibatch"][i]["cpu_s"])
+    for mbv, label in (("repsim-minibatch", "fp64"), ("repsim-minibatch32", "precision=\"fp32\"")):
+        if not (t.get(mbv) and t.get("pytorch-cka")):
+            continue
+        per = _per_round(res, lambda i: res["pytorch-cka"][i]["seconds"] / res[mbv][i]["seconds"])
+        per_c = _per_round(res, lambda i: res["pytorch-cka"][i]["cpu_s"] / res[mbv][i]["cpu_s"])
         sp, sp_c = _common.median(per), _common.median(per_c)
         lines.append(
-            f"| repsim minibatch ≥ 2× faster than pytorch-cka (b = {cfg['batch']}) | median per-round pytorch-cka / "
-            f"repsim: wall **{sp:.2f}×**{_rng(per)}, CPU **{sp_c:.2f}×**{_rng(per_c)}; wall medians "
-            f"{fmt_s(t['pytorch-cka'])} / {fmt_s(t['repsim-minibatch'])} s | {'yes' if min(sp, sp_c) >= 2 else 'no'} |"
+            f"| repsim minibatch ({label}) ≥ 2× faster than pytorch-cka (b = {cfg['batch']}) | median per-round "
+            f"pytorch-cka / repsim: wall **{sp:.2f}×**{_rng(per)}, CPU **{sp_c:.2f}×**{_rng(per_c)}; wall medians "
+            f"{fmt_s(t['pytorch-cka'])} / {fmt_s(t[mbv])} s | {'yes' if min(sp, sp_c) >= 2 else 'no'} |"
         )
-        mm, pm = _median(res["repsim-minibatch"], "model_s"), _median(res["pytorch-cka"], "model_s")
+        mm, pm = _median(res[mbv], "model_s"), _median(res["pytorch-cka"], "model_s")
         if mm is not None and pm is not None:
-            w_r, w_p = t["repsim-minibatch"] - mm, t["pytorch-cka"] - pm
+            w_r, w_p = t[mbv] - mm, t["pytorch-cka"] - pm
             lines.append(
                 f"| (information: outside the model calls) | pytorch-cka {fmt_s(w_p)} s vs repsim {fmt_s(w_r)} s = "
                 f"{w_p / w_r:.2f}× | — |"
             )
+        fw = t.get("forward")
+        if fw and mbv == "repsim-minibatch32":
+            lines.append(
+                f"| (arithmetic bound: both run the same forward passes, {fmt_s(fw)} s alone) | no minibatch "
+                f"implementation can beat pytorch-cka by more than pytorch-cka / forward = "
+                f"**{t['pytorch-cka'] / fw:.2f}×** here | — |"
+            )
+    M32c = _matrix(res.get("repsim-minibatch32", []))
+    if M32c is not None and mb is not None:
+        lines.append(f"| (information: repsim fp32 Grams vs fp64) | max \\|Δ\\| = {float(np.max(np.abs(M32c - mb))):.1e} | — |")
     M32 = _matrix(res.get("pytorch-cka", []))
     if M32 is not None and mb is not None:
         d = float(np.max(np.abs(M32 - mb)))
