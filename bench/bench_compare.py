@@ -390,6 +390,18 @@ def floor_pairwise32(acts: list[torch.Tensor]) -> list[torch.Tensor]:
     return [acts[i].T @ acts[j] for i in range(L) for j in range(i, L)]
 
 
+def floor_gram32(acts: list[np.ndarray], batch: int) -> None:
+    """The chunk Grams XₖXₖᵀ of every layer and every b-row chunk as bare float32 SYRKs (upper triangle, SciPy
+    ``ssyrk``): the arithmetic any exact minibatch-HSIC implementation must do at the peers' precision."""
+    from scipy.linalg import blas
+
+    buf = np.zeros((batch, batch), dtype=np.float32, order="F")
+    for a in acts:
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        for s in range(0, a.shape[0] - batch + 1, batch):
+            blas.ssyrk(1.0, a[s : s + batch].T, trans=1, beta=0.0, c=buf, overwrite_c=1)
+
+
 # ----------------------------------------------------------------------------- pytest
 class Workload:
     def __init__(self, size: str):

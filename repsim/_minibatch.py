@@ -94,6 +94,8 @@ class _SyrkHSIC:
     tr(K̃_s K̃_t) = 2⟨U_s, U_t⟩ and K̃1 = U1 + Uᵀ1, so the formula of :func:`hsic1_all_pairs` applies unchanged.
     """
 
+    _BLOCK = 2**18  # float64 entries converted at a time (2 MiB)
+
     def __init__(self, precision: str = "fp64"):
         self.precision = precision
         self._buf: np.ndarray | None = None
@@ -110,20 +112,36 @@ class _SyrkHSIC:
             self._buf = np.zeros((L, n, n), dtype=dtype)
         buf = self._buf
         for s, x in enumerate(rows):
-            a = x.detach().numpy().astype(np.float64)  # a copy in float64
-            a -= a.mean(axis=0)
-            if dtype is np.float32:
-                a = a.astype(np.float32)
+            a = x.detach().numpy()
+            # Centring only limits cancellation (HSIC₁ is invariant to translating the rows): it is done in the wider
+            # of the input's and the Gram's precision (float32 rows for float32 Grams: one pass, no float64 copy).
+            work = np.promote_types(a.dtype, dtype)
+            a = np.subtract(a, a.mean(axis=0, dtype=np.float64).astype(work), dtype=work)  # a new array
+            if a.dtype != dtype:
+                a = a.astype(dtype)
             # aᵀ is Fortran-ordered, so SYRK reads it in place; buf[s].T is the Fortran-ordered output
             out = syrk(1.0, a.T, trans=1, beta=0.0, c=buf[s].T, overwrite_c=1)
             if not np.shares_memory(out, buf[s]):  # pragma: no cover - scipy honours overwrite_c for F-ordered input
                 buf[s] = out.T
             buf[s].flat[:: n + 1] = 0.0
-        flat = buf.reshape(L, n * n)
-        if dtype is np.float32:
-            flat = flat.astype(np.float64)  # sums over the n² entries in float64
-        trace = 2.0 * (flat @ flat.T)
-        r = buf.sum(axis=2, dtype=np.float64) + buf.sum(axis=1, dtype=np.float64)
+        if dtype is np.float64:
+            flat = buf.reshape(L, n * n)
+            trace = 2.0 * (flat @ flat.T)
+            r = buf.sum(axis=2) + buf.sum(axis=1)
+        else:  # sums over the n² entries in float64, converting a block of rows at a time
+            trace = np.zeros((L, L))
+            r = np.zeros((L, n))
+            step = max(1, self._BLOCK // (L * n))
+            scratch = np.empty((L, min(step, n), n))
+            for i0 in range(0, n, step):
+                i1 = min(n, i0 + step)
+                blk = scratch[:, : i1 - i0]
+                np.copyto(blk, buf[:, i0:i1])
+                flat = blk.reshape(L, -1)
+                trace += flat @ flat.T
+                r[:, i0:i1] += blk.sum(axis=2)
+                r += blk.sum(axis=1)
+            trace *= 2.0
         tot = r.sum(axis=1)
         return (trace + np.outer(tot, tot) / ((n - 1.0) * (n - 2.0)) - (2.0 / (n - 2.0)) * (r @ r.T)) / (
             n * (n - 3.0)
