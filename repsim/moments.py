@@ -415,15 +415,12 @@ class Moments:
         """The trace-type statistics (‖block‖²_F, fourth-order terms, traces) about the mean or about 0, cached.
 
         What linear / debiased CKA, RV and RV2 need, read from the accumulated upper triangle without the copy,
-        shift and symmetrisation of the whole matrix that :meth:`statistics` makes (``ShiftedScalars``). When the
-        full view is already cached it is returned instead (same values to rounding).
+        shift and symmetrisation of the whole matrix that :meth:`statistics` makes (``ShiftedScalars``). Always this
+        path, whether or not the full view is cached, so a metric's value never depends on what was computed before.
         """
         self._require_data()
         self._sync()
         center = bool(center)
-        view = self._views.get(center)
-        if view is not None:
-            return view
         key = ("scalars", center)
         view = self._views.get(key)
         if view is None:
