@@ -7,8 +7,6 @@
 #include <string>
 #include <vector>
 
-#include <thread>
-
 #include "kernels/augment.hpp"
 #include "kernels/lapack.hpp"
 #include "kernels/maxmatch.hpp"
@@ -170,68 +168,11 @@ py::list minimum_matches(CArray A, CArray B, CArray C, CArray mu, CArray nu, dou
     std::vector<std::int64_t> v(vs.data(), vs.data() + nv);
     for (auto x : v)
         if (x < 0 || x >= pr.p + pr.q) throw std::invalid_argument("neuron index out of range in vs");
-    std::vector<std::pair<std::vector<char>, std::vector<char>>> results(static_cast<std::size_t>(nv));
+    std::vector<std::pair<std::vector<char>, std::vector<char>>> results;
     load_lapack();
     {
         py::gil_scoped_release release;
-        repsim::match::MatchState maximum(pr, sx, sy);
-        maximum.eliminate(eps);
-        for (auto x : v) {
-            if (!maximum.contains(x)) throw std::invalid_argument("every v must belong to the maximum match");
-        }
-        // Neurons outside the maximum match never return, so Algorithm 2 runs on the blocks restricted to it: the
-        // per-trial state copies and downdates then scale with the match, not with the layers.
-        std::vector<std::int64_t> ix, iy, pos(static_cast<std::size_t>(pr.p + pr.q), -1);
-        for (std::int64_t i = 0; i < pr.p; ++i)
-            if (maximum.x()[i]) pos[i] = static_cast<std::int64_t>(ix.size()), ix.push_back(i);
-        for (std::int64_t j = 0; j < pr.q; ++j)
-            if (maximum.y()[j]) pos[pr.p + j] = static_cast<std::int64_t>(iy.size()), iy.push_back(j);
-        const std::int64_t rp = static_cast<std::int64_t>(ix.size()), rq = static_cast<std::int64_t>(iy.size());
-        std::vector<double> a(rp * rp), b(rq * rq), c(rp * rq), rmu(rp), rnu(rq);
-        for (std::int64_t i = 0; i < rp; ++i) {
-            for (std::int64_t k = 0; k < rp; ++k) a[i * rp + k] = pr.A[ix[i] * pr.p + ix[k]];
-            for (std::int64_t k = 0; k < rq; ++k) c[i * rq + k] = pr.C[ix[i] * pr.q + iy[k]];
-            rmu[i] = pr.mu[ix[i]];
-        }
-        for (std::int64_t j = 0; j < rq; ++j) {
-            for (std::int64_t k = 0; k < rq; ++k) b[j * rq + k] = pr.B[iy[j] * pr.q + iy[k]];
-            rnu[j] = pr.nu[iy[j]];
-        }
-        repsim::match::Problem red = pr;
-        red.p = rp;
-        red.q = rq;
-        red.A = a.data();
-        red.B = b.data();
-        red.C = c.data();
-        red.mu = rmu.data();
-        red.nu = rnu.data();
-        repsim::match::MatchState reduced(red, std::vector<char>(rp, 1), std::vector<char>(rq, 1));
-        reduced.eliminate(eps);
-        reduced.use_lapack(false);
-        const int workers = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, nv)));
-        std::vector<std::exception_ptr> errors(static_cast<std::size_t>(workers));
-        std::vector<std::thread> pool;
-        for (int t = 0; t < workers; ++t) {
-            pool.emplace_back([&, t]() {
-                try {
-                    for (std::int64_t k = t; k < nv; k += workers) {
-                        const std::int64_t x = v[static_cast<std::size_t>(k)];
-                        const std::int64_t rv = x < pr.p ? pos[x] : rp + pos[x];
-                        if (!reduced.contains(rv)) throw std::runtime_error("maximum match unstable on restriction");
-                        auto m = repsim::match::minimum_match(reduced, rv, rp, rq, eps);
-                        std::vector<char> mx(static_cast<std::size_t>(pr.p), 0), my(static_cast<std::size_t>(pr.q), 0);
-                        for (std::int64_t i = 0; i < rp; ++i) mx[ix[i]] = m.x()[i];
-                        for (std::int64_t j = 0; j < rq; ++j) my[iy[j]] = m.y()[j];
-                        results[static_cast<std::size_t>(k)] = {std::move(mx), std::move(my)};
-                    }
-                } catch (...) {
-                    errors[static_cast<std::size_t>(t)] = std::current_exception();
-                }
-            });
-        }
-        for (auto& th : pool) th.join();
-        for (auto& e : errors)
-            if (e) std::rethrow_exception(e);
+        results = repsim::match::minimum_matches(pr, sx, sy, eps, v, n_threads);
     }
     py::list out;
     for (auto& r : results) out.append(py::make_tuple(to_mask(r.first), to_mask(r.second)));

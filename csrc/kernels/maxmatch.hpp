@@ -20,8 +20,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -470,6 +472,94 @@ inline MatchState minimum_match(const MatchState& maximum, std::int64_t v, std::
         if (trial.eliminate(eps, v)) cur = std::move(trial);
     }
     return cur;
+}
+
+// A problem restricted to some neurons of each side, owning its blocks (not copyable: pr points into them).
+struct Restricted {
+    std::vector<double> A, B, C, mu, nu;
+    Problem pr;
+    Restricted() = default;
+    Restricted(const Restricted&) = delete;
+    Restricted& operator=(const Restricted&) = delete;
+};
+
+inline void restrict_problem(const Problem& pr, const std::vector<std::int64_t>& ix,
+                             const std::vector<std::int64_t>& iy, Restricted& out) {
+    const std::int64_t rp = static_cast<std::int64_t>(ix.size()), rq = static_cast<std::int64_t>(iy.size());
+    out.A.resize(static_cast<std::size_t>(rp * rp));
+    out.B.resize(static_cast<std::size_t>(rq * rq));
+    out.C.resize(static_cast<std::size_t>(rp * rq));
+    out.mu.resize(static_cast<std::size_t>(rp));
+    out.nu.resize(static_cast<std::size_t>(rq));
+    for (std::int64_t i = 0; i < rp; ++i) {
+        for (std::int64_t k = 0; k < rp; ++k) out.A[i * rp + k] = pr.A[ix[i] * pr.p + ix[k]];
+        for (std::int64_t k = 0; k < rq; ++k) out.C[i * rq + k] = pr.C[ix[i] * pr.q + iy[k]];
+        out.mu[i] = pr.mu[ix[i]];
+    }
+    for (std::int64_t j = 0; j < rq; ++j) {
+        for (std::int64_t k = 0; k < rq; ++k) out.B[j * rq + k] = pr.B[iy[j] * pr.q + iy[k]];
+        out.nu[j] = pr.nu[iy[j]];
+    }
+    out.pr = pr;
+    out.pr.p = rp;
+    out.pr.q = rq;
+    out.pr.A = out.A.data();
+    out.pr.B = out.B.data();
+    out.pr.C = out.C.data();
+    out.pr.mu = out.mu.data();
+    out.pr.nu = out.nu.data();
+}
+
+// Algorithm 2 for every v in vs (x: v < p, y: p + j) from the maximum match of the start sets at eps; returns the
+// (x mask, y mask) of each v-minimum match. Neurons outside the maximum match never return, so the search runs on
+// the blocks restricted to it (per-trial copies and downdates scale with the match, not the layers), in scalar
+// code (many small states; concurrent LAPACK callers would contend), over n_threads threads.
+inline std::vector<std::pair<std::vector<char>, std::vector<char>>> minimum_matches(
+    const Problem& pr, const std::vector<char>& start_x, const std::vector<char>& start_y, double eps,
+    const std::vector<std::int64_t>& vs, int n_threads) {
+    MatchState maximum(pr, start_x, start_y);
+    maximum.eliminate(eps);
+    for (auto x : vs)
+        if (!maximum.contains(x)) throw std::invalid_argument("every v must belong to the maximum match");
+    std::vector<std::int64_t> ix, iy, pos(static_cast<std::size_t>(pr.p + pr.q), -1);
+    for (std::int64_t i = 0; i < pr.p; ++i)
+        if (maximum.x()[i]) pos[i] = static_cast<std::int64_t>(ix.size()), ix.push_back(i);
+    for (std::int64_t j = 0; j < pr.q; ++j)
+        if (maximum.y()[j]) pos[pr.p + j] = static_cast<std::int64_t>(iy.size()), iy.push_back(j);
+    const std::int64_t rp = static_cast<std::int64_t>(ix.size()), rq = static_cast<std::int64_t>(iy.size());
+    Restricted red;
+    restrict_problem(pr, ix, iy, red);
+    MatchState reduced(red.pr, std::vector<char>(rp, 1), std::vector<char>(rq, 1));
+    reduced.eliminate(eps);
+    reduced.use_lapack(false);
+
+    const std::int64_t nv = static_cast<std::int64_t>(vs.size());
+    std::vector<std::pair<std::vector<char>, std::vector<char>>> results(static_cast<std::size_t>(nv));
+    const int workers = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, nv)));
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(workers));
+    std::vector<std::thread> pool;
+    for (int t = 0; t < workers; ++t) {
+        pool.emplace_back([&, t]() {
+            try {
+                for (std::int64_t k = t; k < nv; k += workers) {
+                    const std::int64_t x = vs[static_cast<std::size_t>(k)];
+                    const std::int64_t rv = x < pr.p ? pos[x] : rp + pos[x];
+                    if (!reduced.contains(rv)) throw std::runtime_error("maximum match unstable on restriction");
+                    auto m = minimum_match(reduced, rv, rp, rq, eps);
+                    std::vector<char> mx(static_cast<std::size_t>(pr.p), 0), my(static_cast<std::size_t>(pr.q), 0);
+                    for (std::int64_t i = 0; i < rp; ++i) mx[ix[i]] = m.x()[i];
+                    for (std::int64_t j = 0; j < rq; ++j) my[iy[j]] = m.y()[j];
+                    results[static_cast<std::size_t>(k)] = {std::move(mx), std::move(my)};
+                }
+            } catch (...) {
+                errors[static_cast<std::size_t>(t)] = std::current_exception();
+            }
+        });
+    }
+    for (auto& th : pool) th.join();
+    for (auto& e : errors)
+        if (e) std::rethrow_exception(e);
+    return results;
 }
 
 }  // namespace match
