@@ -23,6 +23,8 @@ Variants (each returns the 8 × 8 matrix as a float64 NumPy array)
 * ``torch-cka``         ``torch_cka.CKA(...).compare(loader)`` (PyPI ``torch-cka``): the same estimator, float32,
   one Gram per (i, j) pair and per-pair ``K @ L`` products (its hooks are never removed by the library, so the
   runner removes them).
+* ``kornblith-loop``    the exact baseline: every activation held in memory (float64), then a loop of Kornblith et
+  al.'s feature-space linear CKA over the 36 pairs i ≤ j (the loop the issue timed at 15 s on one thread).
 * ``forward``           the forward passes alone (no hooks), to subtract from the compare times.
 
 None of the three peers has an exact (full-data) linear-CKA mode: all three compute only the minibatch HSIC₁
@@ -251,6 +253,30 @@ def run_torch_cka(model, loader, names, batch=None) -> np.ndarray:
     return c.hsic_matrix.double().cpu().numpy()
 
 
+def run_kornblith_loop(model, loader, names, batch=None) -> np.ndarray:
+    """The exact baseline: all activations held in memory (float64), then Kornblith et al.'s feature-space linear
+    CKA, ‖YᵀX‖²_F / (‖XᵀX‖_F ‖YᵀY‖_F) after centring, for each of the 36 pairs i ≤ j (written from the formula)."""
+    mods = dict(model.named_modules())
+    chunks: dict[str, list] = {k: [] for k in names}
+    handles = [mods[k].register_forward_hook(lambda m, a, out, k=k: chunks[k].append(out.detach().clone()))
+               for k in names]
+    try:
+        with torch.no_grad():
+            for x, _ in loader:
+                model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    acts = [torch.cat(chunks[k]).double().numpy() for k in names]
+    L = len(acts)
+    out = np.eye(L)
+    for i in range(L):
+        for j in range(i, L):
+            x, y = acts[i] - acts[i].mean(0), acts[j] - acts[j].mean(0)
+            out[i, j] = out[j, i] = np.linalg.norm(x.T @ y) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y))
+    return out
+
+
 def run_forward(model, loader, names=None, batch=None) -> None:
     with torch.no_grad():
         for x, _ in loader:
@@ -264,6 +290,7 @@ VARIANTS = {
     "pytorch-cka": (run_pytorch_cka, "pytorch-cka"),
     "cka-pytorch": (run_cka_pytorch, "cka-pytorch"),
     "torch-cka": (run_torch_cka, "torch-cka"),
+    "kornblith-loop": (run_kornblith_loop, None),
     "forward": (run_forward, None),
 }
 MINIBATCH_PEERS = ("pytorch-cka", "cka-pytorch", "torch-cka")
