@@ -9,7 +9,7 @@ from scipy.linalg import blas
 
 from . import _validation
 from ._engines import default_threads, resolve_engine
-from .statistics import ShiftedScalars, Layout, StatisticsView, shift_upper, site_sums, symmetrize_upper
+from .statistics import LazyStatistics, Layout, StatisticsView, shift_upper, site_sums, symmetrize_upper
 
 FORMAT_NAME = "repsim.Moments"
 FORMAT_VERSION = 1
@@ -411,11 +411,11 @@ class Moments:
             self._views[center] = view
         return view
 
-    def scalar_statistics(self, center: bool = True):
-        """The trace-type statistics (‖block‖²_F, fourth-order terms, traces) about the mean or about 0, cached.
+    def lazy_statistics(self, center: bool = True):
+        """Statistics read on demand (‖block‖²_F, fourth-order terms, traces, site-pair blocks) about the mean or 0.
 
         What linear / debiased CKA, RV and RV2 need, read from the accumulated upper triangle without the copy,
-        shift and symmetrisation of the whole matrix that :meth:`statistics` makes (``ShiftedScalars``). Always this
+        shift and symmetrisation of the whole matrix that :meth:`statistics` makes (``LazyStatistics``). Always this
         path, whether or not the full view is cached, so a metric's value never depends on what was computed before.
         """
         self._require_data()
@@ -426,9 +426,11 @@ class Moments:
         if view is None:
             if center:
                 deltas = [s / self._n for s in site_sums(self._G, self._layout)]
+                ref = [c + d for c, d in zip(self._reference, deltas)]
             else:
                 deltas = [-c for c in self._reference]
-            view = ShiftedScalars(self._G, self._layout, self._n, deltas, center, MAX_STATISTIC)
+                ref = [np.zeros_like(c) for c in self._reference]
+            view = LazyStatistics(self._G, self._layout, self._n, deltas, center, MAX_STATISTIC, ref)
             self._views[key] = view
         return view
 
@@ -450,22 +452,22 @@ class Moments:
 
         self._check_site(x, "x"), self._check_site(y, "y")
         if debiased:
-            return _cka.debiased_cka(self.scalar_statistics(True), x, y)
-        return _cka.linear_cka(self.scalar_statistics(True), x, y)
+            return _cka.debiased_cka(self.lazy_statistics(True), x, y)
+        return _cka.linear_cka(self.lazy_statistics(True), x, y)
 
     def rv(self, x: str, y: str, center: bool = True) -> float:
         """RV coefficient between sites ``x`` and ``y`` (see :func:`repsim.rv`)."""
         from .metrics import rv as _rv
 
         self._check_site(x, "x"), self._check_site(y, "y")
-        return _rv.rv_from_stats(self.scalar_statistics(center), x, y)
+        return _rv.rv_from_stats(self.lazy_statistics(center), x, y)
 
     def rv2(self, x: str, y: str, center: bool = True) -> float:
         """Modified RV coefficient RV2 between sites ``x`` and ``y`` (see :func:`repsim.rv2`)."""
         from .metrics import rv as _rv
 
         self._check_site(x, "x"), self._check_site(y, "y")
-        return _rv.rv2_from_stats(self.scalar_statistics(center), x, y)
+        return _rv.rv2_from_stats(self.lazy_statistics(center), x, y)
 
     def cca(self, x: str, y: str, eps: float = 0.0, rtol: float = 1e-10):
         """All canonical correlations between sites ``x`` and ``y`` → CCAResult (see :func:`repsim.cca`)."""
@@ -509,14 +511,14 @@ class Moments:
         from .metrics import match as _match
 
         self._check_site(x, "x"), self._check_site(y, "y")
-        return _match.max_match_from_stats(self.statistics(True), x, y, eps, center=center, dead=dead)
+        return _match.max_match_from_stats(self.lazy_statistics(True), x, y, eps, center=center, dead=dead)
 
     def match_curve(self, x: str, y: str, eps=(0.1, 0.2, 0.3, 0.4, 0.5), center: bool = False, dead: str = "count"):
         """s(ε) for several ε between sites ``x`` and ``y`` (see :func:`repsim.match_curve`)."""
         from .metrics import match as _match
 
         self._check_site(x, "x"), self._check_site(y, "y")
-        return _match.match_curve_from_stats(self.statistics(True), x, y, eps, center=center, dead=dead)
+        return _match.match_curve_from_stats(self.lazy_statistics(True), x, y, eps, center=center, dead=dead)
 
     def simple_matches(self, x: str, y: str, eps: float, center: bool = False, dead: str = "count", n_threads=None):
         """Simple matches between sites ``x`` and ``y`` (see :func:`repsim.simple_matches`)."""
@@ -524,7 +526,7 @@ class Moments:
 
         self._check_site(x, "x"), self._check_site(y, "y")
         return _match.simple_matches_from_stats(
-            self.statistics(True), x, y, eps, center=center, dead=dead, n_threads=n_threads
+            self.lazy_statistics(True), x, y, eps, center=center, dead=dead, n_threads=n_threads
         )
 
     def matrix(self, metric: str, rows: Sequence[str] | None = None, cols: Sequence[str] | None = None, **options):

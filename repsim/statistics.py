@@ -158,8 +158,9 @@ class StatisticsView:
         return self._G[self.layout.cols(x), self.layout.norm_col(y)]
 
 
-class ShiftedScalars:
-    """The scalar statistics of T G Tᵀ — ‖block‖²_F, fourth-order terms, traces — read from G without forming it.
+class LazyStatistics:
+    """Statistics of T G Tᵀ read on demand from G without forming it: ‖block‖²_F, fourth-order terms, traces, and
+    the shifted cross blocks of site pairs.
 
     ``StatisticsView`` copies, shifts and symmetrises the whole d × d matrix, which matrix-valued metrics (CCA,
     maps, matches) need. The trace-type metrics (linear and debiased CKA, RV, RV2) need only, per site pair, the
@@ -168,17 +169,20 @@ class ShiftedScalars:
     R + u_x n_yᵀ + n_x u_yᵀ — the stored block R plus two rank-one terms (U's x-rows are nonzero only in column 0)
     — so every norm is one read of the upper triangle in column chunks, with no G-sized temporary: the same
     arithmetic as the exact shift, in place of a copy, a DSYR2K and a symmetrisation of the whole matrix.
-    Duck-types the parts of :class:`StatisticsView` those metrics use (``n``, ``centered``, ``layout``, ``frob2``,
-    ``fourth``, ``trace``).
+    ``block(x, y)`` returns one shifted block the same way (what the match engine reads). Duck-types the parts of
+    :class:`StatisticsView` those metrics use (``n``, ``centered``, ``layout``, ``reference``, ``frob2``, ``fourth``,
+    ``trace``, ``block``).
     """
 
     _CHUNK = 128
 
-    def __init__(self, G: np.ndarray, layout: Layout, n: int, deltas, centered: bool, max_statistic: float):
+    def __init__(self, G: np.ndarray, layout: Layout, n: int, deltas, centered: bool, max_statistic: float,
+                 reference=None):
         self._G = G
         self.layout = layout
         self.n = int(n)
         self.centered = centered
+        self.reference = reference  # the point the statistics are about, per site (the mean, or 0)
         self._max = float(max_statistic)
         U, V = shift_factors(layout, deltas)
         M = blas.dsymm(1.0, G, V, side=0, lower=0)
@@ -210,6 +214,29 @@ class ShiftedScalars:
                 )
             self._frob2[key] = val
         return val
+
+    def block(self, x: str, y: str) -> np.ndarray:
+        """The shifted block (T G Tᵀ)[x, y] as a new (p_x, p_y) array."""
+        if self.layout.index(x) > self.layout.index(y):
+            return self.block(y, x).T
+        cx, cy = self.layout.cols(x), self.layout.cols(y)
+        B = np.array(self._G[cx, cy], order="F")  # one copy; G stores the block (x's columns come first)
+        if B.size:
+            ux, nx, uy, ny = self._u[cx], self._n0[cx], self._u[cy], self._n0[cy]
+            if x == y:  # upper triangle += u nᵀ + n uᵀ (BLAS dsyr2), then mirror it
+                B = blas.dsyr2(1.0, ux, nx, a=B, lower=0, overwrite_a=1)
+                symmetrize_upper(B)
+            else:  # B += u_x n_yᵀ + n_x u_yᵀ (two BLAS dger)
+                B = blas.dger(1.0, ux, ny, a=B, overwrite_a=1)
+                B = blas.dger(1.0, nx, uy, a=B, overwrite_a=1)
+        top = max(float(B.max()), -float(B.min())) if B.size else 0.0
+        if not top <= self._max:
+            raise ValueError(
+                f"the statistics of sites {x!r} and {y!r} exceed float64's safe range after the shift (largest entry "
+                f"{top:.3g}, limit {self._max:g}, or an overflow): the activations are too large relative to their "
+                "spread or to the origin; rescale them (the similarity metrics are scale invariant)"
+            )
+        return B
 
     def _block_frob2(self, x: str, y: str) -> float:
         cx, cy = self.layout.cols(x), self.layout.cols(y)

@@ -91,14 +91,19 @@ def _check_eps(eps, name="eps"):
     return e
 
 
+def _row_major_symmetric(S: np.ndarray) -> np.ndarray:
+    """A C-contiguous array equal to the symmetric S: its transpose when S is Fortran-ordered (no copy)."""
+    return S.T if S.flags.f_contiguous and not S.flags.c_contiguous else np.ascontiguousarray(S)
+
+
 class _Blocks:
     """Gram blocks, means and live masks of one pair of sites, laid out for the C++ engine."""
 
     def __init__(self, view: StatisticsView, x: str, y: str, center: bool, dead: str):
         if dead not in ("count", "exclude"):
             raise ValueError(f"dead must be 'count' or 'exclude', got {dead!r}")
-        self.A = np.ascontiguousarray(view.block(x, x))
-        self.B = np.ascontiguousarray(view.block(y, y))
+        self.A = _row_major_symmetric(view.block(x, x))
+        self.B = _row_major_symmetric(view.block(y, y))
         self.C = np.ascontiguousarray(view.block(x, y))
         self.mu = np.ascontiguousarray(view.reference[view.layout.index(x)], dtype=np.float64)
         self.nu = np.ascontiguousarray(view.reference[view.layout.index(y)], dtype=np.float64)

@@ -39,7 +39,7 @@ _METRICS = {
 }
 
 
-# metrics computed from ShiftedScalars (Frobenius norms of blocks, fourth-order terms, traces)
+# metrics computed from LazyStatistics (Frobenius norms of blocks, fourth-order terms, traces)
 _TRACE_METRICS = frozenset({"cka", "debiased_cka", "rv", "rv2"})
 
 
@@ -63,7 +63,7 @@ def similarity_matrix(moments, metric: str, rows, cols, options: dict) -> Simila
         _cka.check_debiased_n(moments.n)
     center = opts[centred] if isinstance(centred, str) else centred
     if metric in _TRACE_METRICS:  # norms and corner entries only: no copy of the whole statistics
-        view = moments.scalar_statistics(center)
+        view = moments.lazy_statistics(center)
     else:
         view = moments.statistics(center)
     fn_opts = {k: v for k, v in opts.items() if not (isinstance(centred, str) and k == centred)}

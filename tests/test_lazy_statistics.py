@@ -1,4 +1,4 @@
-"""ShiftedScalars (the trace-type statistics read from the accumulated upper triangle) against the full shifted
+"""LazyStatistics (the trace-type statistics read from the accumulated upper triangle) against the full shifted
 view of Moments.statistics and against the sample-space oracles."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import naive
 import repsim
 from repsim.moments import MAX_STATISTIC
-from repsim.statistics import ShiftedScalars, site_sums
+from repsim.statistics import LazyStatistics, site_sums
 
 
 def _moments(rng, dims, n=300, mean=0.0, batch=64):
@@ -24,8 +24,8 @@ def _moments(rng, dims, n=300, mean=0.0, batch=64):
 def test_scalars_equal_the_full_view(center, mean, rng):
     # widths above and below the chunk size, so the diagonal blocks' chunk squares and off-chunk parts both occur
     m, _ = _moments(rng, (3, 130, 7, 300), mean=mean)
-    sc = m.scalar_statistics(center)
-    assert isinstance(sc, ShiftedScalars)
+    sc = m.lazy_statistics(center)
+    assert isinstance(sc, LazyStatistics)
     full = m.statistics(center)
     sites = full.layout.sites
     for x in sites:
@@ -33,8 +33,13 @@ def test_scalars_equal_the_full_view(center, mean, rng):
         for y in sites:
             assert sc.frob2(x, y) == pytest.approx(full.frob2(x, y), rel=1e-12), (x, y)
             assert sc.fourth(x, y) == pytest.approx(full.fourth(x, y), rel=1e-12), (x, y)
+        for y in sites:
+            np.testing.assert_allclose(sc.block(x, y), full.block(x, y), rtol=1e-12,
+                                       atol=1e-12 * np.abs(full.block(x, y)).max())
+    for c_sc, c_full in zip(sc.reference, full.reference):
+        np.testing.assert_allclose(c_sc, c_full, rtol=1e-13, atol=1e-12)
     # the scalars are cached and do not depend on whether the full view exists
-    assert m.scalar_statistics(center) is sc
+    assert m.lazy_statistics(center) is sc
 
 
 def test_metrics_through_scalars_match_the_oracles(rng):
@@ -67,7 +72,9 @@ def test_scalars_reject_overflow():
     layout = repsim.statistics.Layout(("a",), (2,))
     G[0, 0] = G[1, 1] = 1e160
     G[3, 3] = 10.0
-    sc = ShiftedScalars(G, layout, 10, [np.zeros(2)], True, MAX_STATISTIC)
+    sc = LazyStatistics(G, layout, 10, [np.zeros(2)], True, MAX_STATISTIC)
     with pytest.raises(ValueError, match="safe range"):
         sc.frob2("a", "a")
+    with pytest.raises(ValueError, match="safe range"):
+        sc.block("a", "a")
     assert site_sums(G, layout)[0].shape == (2,)
