@@ -247,7 +247,7 @@ def simple_matches(X, Y, eps: float, center: bool = False, dead: str = "count", 
     to the maximum match (M = |X*| + |Y*| neurons). Each v costs up to M trial eliminations, each warm-started from
     the current state (a copy of the factorisations, O(m·M), plus the downdates of its removals) and stopped as soon
     as v leaves, so O(M³·m) overall; neurons v are processed in parallel over ``n_threads`` C++ threads.
-    Measured: all simple matches of a 256-neuron layer pair (M = 256) in 8.3 s on 2 cores.
+    Measured: all simple matches of a 256-neuron layer pair (M = 256) in 8–9 s on 2 cores.
 
     Returns
     -------
