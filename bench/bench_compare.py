@@ -256,18 +256,7 @@ def run_torch_cka(model, loader, names, batch=None) -> np.ndarray:
 def run_kornblith_loop(model, loader, names, batch=None) -> np.ndarray:
     """The exact baseline: all activations held in memory (float64), then Kornblith et al.'s feature-space linear
     CKA, ‖YᵀX‖²_F / (‖XᵀX‖_F ‖YᵀY‖_F) after centring, for each of the 36 pairs i ≤ j (written from the formula)."""
-    mods = dict(model.named_modules())
-    chunks: dict[str, list] = {k: [] for k in names}
-    handles = [mods[k].register_forward_hook(lambda m, a, out, k=k: chunks[k].append(out.detach().clone()))
-               for k in names]
-    try:
-        with torch.no_grad():
-            for x, _ in loader:
-                model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    acts = [torch.cat(chunks[k]).double().numpy() for k in names]
+    acts = [a.astype(np.float64) for a in _hooked_outputs(model, names, (x for x, _ in loader))]
     L = len(acts)
     out = np.eye(L)
     for i in range(L):
@@ -297,20 +286,25 @@ MINIBATCH_PEERS = ("pytorch-cka", "cka-pytorch", "torch-cka")
 
 
 # ----------------------------------------------------------------------------- exact reference
-def capture_full(model, X, names, batch: int) -> list[np.ndarray]:
-    """The full (n, pᵢ) activations of the named layers (float32, as the model computes them batch by batch)."""
+def _hooked_outputs(model, names, inputs) -> list[np.ndarray]:
+    """Run the model on each input with plain forward hooks on the named modules; their outputs, concatenated."""
     mods = dict(model.named_modules())
     chunks: dict[str, list] = {k: [] for k in names}
     handles = [mods[k].register_forward_hook(lambda m, a, out, k=k: chunks[k].append(out.detach().clone()))
                for k in names]
     try:
         with torch.no_grad():
-            for s in range(0, X.shape[0], batch):
-                model(X[s : s + batch])
+            for x in inputs:
+                model(x)
     finally:
         for h in handles:
             h.remove()
     return [torch.cat(chunks[k]).numpy() for k in names]
+
+
+def capture_full(model, X, names, batch: int) -> list[np.ndarray]:
+    """The full (n, pᵢ) activations of the named layers (float32, as the model computes them batch by batch)."""
+    return _hooked_outputs(model, names, (X[s : s + batch] for s in range(0, X.shape[0], batch)))
 
 
 def exact_reference(acts: list[np.ndarray], diagonal: bool = False) -> np.ndarray:

@@ -393,12 +393,7 @@ class Moments:
         center = bool(center)
         view = self._views.get(center)
         if view is None:
-            if center:
-                deltas = [s / self._n for s in site_sums(self._G, self._layout)]
-                ref = [c + d for c, d in zip(self._reference, deltas)]
-            else:
-                deltas = [-c for c in self._reference]
-                ref = [np.zeros_like(c) for c in self._reference]
+            deltas, ref = self._shift_to(center)
             G = shift_upper(self._G.copy(order="F"), self._layout, deltas)
             _check_finite_statistics(
                 G, self._layout.n_features, "centring the statistics" if center else "moving the statistics to the origin (uncentred metrics)"
@@ -424,15 +419,17 @@ class Moments:
         key = ("scalars", center)
         view = self._views.get(key)
         if view is None:
-            if center:
-                deltas = [s / self._n for s in site_sums(self._G, self._layout)]
-                ref = [c + d for c, d in zip(self._reference, deltas)]
-            else:
-                deltas = [-c for c in self._reference]
-                ref = [np.zeros_like(c) for c in self._reference]
+            deltas, ref = self._shift_to(center)
             view = LazyStatistics(self._G, self._layout, self._n, deltas, center, MAX_STATISTIC, ref)
             self._views[key] = view
         return view
+
+    def _shift_to(self, center: bool):
+        """Per-site reference moves δ to the sample mean (center) or to 0, and the resulting reference points."""
+        if center:
+            deltas = [s / self._n for s in site_sums(self._G, self._layout)]
+            return deltas, [c + d for c, d in zip(self._reference, deltas)]
+        return [-c for c in self._reference], [np.zeros_like(c) for c in self._reference]
 
     def _require_data(self):
         if self._layout is None or self._n == 0:
