@@ -189,6 +189,14 @@ PYBIND11_MODULE(_core, m) {
           "of one batch into out (rows x d, C-contiguous float64). Releases the GIL. Returns (site, row) of the "
           "first non-finite shifted row, or (-1, -1).");
     m.def(
+        "lapack_loaded",
+        []() {
+            load_lapack();
+            const auto& r = repsim::lapack::routines();
+            return r.dtrsm != nullptr && r.dpotrf != nullptr;
+        },
+        "Whether the match kernels found SciPy's dpotrf/dtrsm (else they run their scalar code).");
+    m.def(
         "_match_lapack",
         [](bool enable) {
             auto& r = repsim::lapack::routines();

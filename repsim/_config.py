@@ -19,6 +19,15 @@ def config() -> dict:
         "engines": ", ".join(available_engines()),
         "default engine": available_engines()[0],
     }
+    if HAVE_CORE:
+        from . import _core
+
+        info["match kernels' LAPACK"] = (
+            "SciPy's dpotrf/dtrsm" if _core.lapack_loaded() else "not found (scalar code only)"
+        )
+    import os
+
+    info["OPENBLAS_THREAD_TIMEOUT"] = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "unset")
     try:
         import numba
 

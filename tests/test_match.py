@@ -371,3 +371,13 @@ def test_scalar_fallback_gives_the_same_matches(center, scalar_match_kernels):
     X, Y = _case(*SIMPLE_CASES[0])
     assert sorted(m.key() for m in repsim.simple_matches(X, Y, 0.25, center=center)) == sorted(
         naive.simple_matches(X, Y, 0.25, center))
+
+
+def test_match_kernels_find_scipys_lapack_and_config_says_so():
+    from repsim._config import config
+    from repsim._engines import require_core
+
+    assert require_core("max_match").lapack_loaded() is True  # SciPy is a dependency: its LAPACK must be found
+    info = config()
+    assert info["match kernels' LAPACK"] == "SciPy's dpotrf/dtrsm"
+    assert info["OPENBLAS_THREAD_TIMEOUT"] != "unset"  # repsim sets a default at import
