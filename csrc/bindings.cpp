@@ -158,11 +158,11 @@ py::list max_match_curve(CArray A, CArray B, CArray C, CArray mu, CArray nu, dou
     return out;
 }
 
-py::list minimum_matches(CArray A, CArray B, CArray C, CArray mu, CArray nu, double n, bool center, Mask start_x,
-                         Mask start_y, double eps, py::array_t<std::int64_t, py::array::c_style> vs, int n_threads) {
+py::list minimum_matches(CArray A, CArray B, CArray C, CArray mu, CArray nu, double n, bool center, Mask max_x,
+                         Mask max_y, double eps, py::array_t<std::int64_t, py::array::c_style> vs, int n_threads) {
     auto pr = match_problem(A, B, C, mu, nu, n, center);
-    auto sx = mask_vector(start_x, pr.p, "start_x");
-    auto sy = mask_vector(start_y, pr.q, "start_y");
+    auto sx = mask_vector(max_x, pr.p, "max_x");
+    auto sy = mask_vector(max_y, pr.q, "max_y");
     if (vs.ndim() != 1) throw std::invalid_argument("vs must be 1-D");
     const std::int64_t nv = vs.shape(0);
     std::vector<std::int64_t> v(vs.data(), vs.data() + nv);
@@ -215,8 +215,9 @@ PYBIND11_MODULE(_core, m) {
           "another, from centred Gram blocks. Returns a list of (x_mask, y_mask). Releases the GIL.");
     m.def("minimum_matches", &minimum_matches, py::arg("A").noconvert(), py::arg("B").noconvert(),
           py::arg("C").noconvert(), py::arg("mu").noconvert(), py::arg("nu").noconvert(), py::arg("n"),
-          py::arg("center"), py::arg("start_x").noconvert(), py::arg("start_y").noconvert(), py::arg("eps"),
+          py::arg("center"), py::arg("max_x").noconvert(), py::arg("max_y").noconvert(), py::arg("eps"),
           py::arg("vs").noconvert(), py::arg("n_threads") = 1,
-          "v-minimum matches (Algorithm 2) for each neuron v in vs (x: v < p, y: p + j), from the maximum match. "
+          "v-minimum matches (Algorithm 2) for each neuron v in vs (x: v < p, y: p + j), from the maximum match "
+          "(max_x, max_y) that max_match_curve returned for eps. "
           "Returns a list of (x_mask, y_mask). Releases the GIL; neurons are split across n_threads threads.");
 }

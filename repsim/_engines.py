@@ -27,13 +27,7 @@ def resolve_engine(engine: str):
     if engine == "auto":
         engine = "cpp" if HAVE_CORE else "numba"
     if engine == "cpp":
-        if not HAVE_CORE:
-            raise ImportError(
-                "engine='cpp' needs the compiled extension repsim._core, which is not built "
-                f"({_CORE_ERROR}). Reinstall with a C++17 compiler present: "
-                "REPSIM_STRICT_BUILD=1 pip install --force-reinstall --no-deps ."
-            )
-        return "cpp", _core.fill_augmented
+        return "cpp", require_core("engine='cpp'").fill_augmented
     if engine == "numba":
         from ._kernels.numba_augment import fill_augmented
 

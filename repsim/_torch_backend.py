@@ -53,15 +53,12 @@ def _augment(tensors, refs, dtype):
 
 def shift_full(G, layout, deltas):
     """T G Tᵀ on a full symmetric torch matrix (the torch twin of :func:`repsim.statistics.shift_upper`)."""
-    from .statistics import shift_factors
+    from .statistics import shift_factors, shift_n
 
     torch = _torch()
     U, V = (torch.as_tensor(f, dtype=G.dtype, device=G.device)
             for f in shift_factors(layout, [d.cpu().numpy() for d in deltas]))
-    M = G @ V
-    S = V.T @ M
-    S = 0.5 * (S + S.T)
-    N = M + 0.5 * (U @ S)
+    N = shift_n(U, V, G @ V)
     return G + U @ N.T + N @ U.T
 
 
@@ -69,11 +66,7 @@ class TorchAccumulator:
     """Device-side G about a fixed reference (float64 tensors), fed batch by batch."""
 
     def __init__(self, layout, reference: list, device, precision: str = "fp64", window: int = 4096):
-        torch = _torch()
-        if precision not in ("fp64", "window32"):
-            raise ValueError(f"precision must be 'fp64' or 'window32', got {precision!r}")
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ValueError(f"window must be a positive int, got {window!r}")
+        torch = _torch()  # precision and window are validated by Moments, the only caller
         self.layout = layout
         self.device = torch.device(device)
         self.precision = precision
@@ -83,11 +76,12 @@ class TorchAccumulator:
         self._win = None  # float32 window buffer
         self._win_ref = None
         self._win_rows = 0
+        self.pending = False  # rows added since the last drain
 
     def prepare(self, tensors):
-        """Augmented rows of a batch on the device (float64, or float32 about the window's reference)."""
+        """Augmented rows of a batch (tensors already on the device) in float64, or float32 about the window's
+        reference."""
         torch = _torch()
-        tensors = [t.to(self.device) for t in tensors]
         with torch.no_grad():
             if self.precision == "fp64":
                 return _augment(tensors, self.reference, torch.float64), None
@@ -98,7 +92,7 @@ class TorchAccumulator:
 
     def find_bad(self, W):
         """(site, row) of the first row whose squared norm is not finite or exceeds MAX_NORM, else None."""
-        from ._kernels.numba_augment import MAX_NORM
+        from ._validation import MAX_NORM
 
         P, L = self.layout.n_features, len(self.layout.sites)
         norms = W[:, P : P + L]
@@ -115,15 +109,17 @@ class TorchAccumulator:
 
     def add(self, W, win_ref) -> None:
         torch = _torch()
-        with torch.no_grad(), no_tf32():
-            if self.precision == "fp64":
+        self.pending = True
+        with torch.no_grad():
+            if self.precision == "fp64":  # TF32 never applies to float64 products
                 self.G.addmm_(W.T, W)
                 return
             if self._win is None:
                 self._win_ref = win_ref
                 self._win = torch.zeros((self.layout.d, self.layout.d), dtype=torch.float32, device=self.device)
                 self._win_rows = 0
-            self._win.addmm_(W.T, W)
+            with no_tf32():
+                self._win.addmm_(W.T, W)
             self._win_rows += W.shape[0]
             if self._win_rows >= self.window:
                 self._flush_window()
@@ -154,4 +150,5 @@ class TorchAccumulator:
             self._flush_window()
             G = np.triu(self.G.to("cpu", copy=True).numpy())  # copy: on CPU .to() would alias the buffer
             self.G.zero_()
+        self.pending = False
         return G

@@ -11,6 +11,10 @@ import numpy as np
 
 _FLOAT_KINDS = (np.float16, np.float32, np.float64)
 
+# Largest accepted squared row norm |x̃|² (csrc/kernels/augment.hpp kMaxNorm; the Numba and torch passes import it):
+# its square, a fourth-order statistic, must not overflow float64.
+MAX_NORM = 1e150
+
 
 def _where(name: str, batch: int | None) -> str:
     return name if batch is None else f"{name} (batch {batch})"
@@ -130,14 +134,12 @@ def first_nonfinite(array: np.ndarray) -> str | None:
 
 def nonfinite_message(site: str, batch_index: int, array: np.ndarray, row: int) -> str:
     """Explain why the fused pass flagged ``row`` of a site: a NaN/Inf somewhere in the batch, or a huge row."""
-    finite = np.isfinite(array)
-    if not finite.all():
-        r, col = (int(v) for v in np.argwhere(~finite)[0])
-        bad = "NaN" if np.isnan(array[r, col]) else "Inf"
-        return f"site {site!r} (batch {batch_index}): {bad} at row {r}, column {col}; activations must be finite"
+    bad = first_nonfinite(array)
+    if bad is not None:
+        return f"site {site!r} (batch {batch_index}): {bad}; activations must be finite"
     return (
         f"site {site!r} (batch {batch_index}): row {row} is too large (its squared distance to the reference "
-        f"exceeds 1e150, so the fourth-order statistics would overflow float64); rescale the activations"
+        f"exceeds {MAX_NORM:g}, so the fourth-order statistics would overflow float64); rescale the activations"
     )
 
 

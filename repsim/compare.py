@@ -307,10 +307,7 @@ def _check_metrics(metrics, metric_options, estimator):
             raise TypeError(f"metric_options[{m!r}] must be a dict, got {type(opts).__name__}")
         if estimator == "minibatch" and opts:
             raise ValueError(f"estimator='minibatch' takes no options for 'cka', got {dict(opts)}")
-        allowed = _matrix._METRICS[m][1]
-        bad = sorted(set(opts) - set(allowed))
-        if bad:
-            raise TypeError(f"metric {m!r} got unexpected option(s) {bad}; it accepts {sorted(allowed)}")
+        _matrix.check_metric_options(m, opts)
         options[m] = dict(opts)
     return metrics, options
 
@@ -408,15 +405,15 @@ def _load_checkpoint(directory, meta):
         state = json.load(fh)
     if state.get("format") != CHECKPOINT_FORMAT or state.get("version") != FORMAT_VERSION:
         raise ValueError(f"{state_path!r} is not a repsim.compare checkpoint of version {FORMAT_VERSION}")
-    for key in ("estimator", "batch_size", "sites", "layers"):
+    for key in ("estimator", "batch_size", "precision", "sites", "layers"):
         if state.get(key) != meta[key]:
             raise ValueError(
                 f"checkpoint {directory!r} was made with {key}={state.get(key)!r}, this call has {meta[key]!r}; "
-                "use another checkpoint directory or the same models, layers and estimator"
+                "use another checkpoint directory or the same models, layers, estimator and precision"
             )
     path = os.path.join(directory, state["file"])
     if state["estimator"] == "exact":
-        acc = Moments.load(path)
+        acc = Moments.load(path, precision=meta["precision"])
         if acc.n != state["n"]:
             raise ValueError(
                 f"checkpoint {directory!r} is inconsistent: {path!r} holds n={acc.n}, state.json n={state['n']}"

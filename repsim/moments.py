@@ -262,7 +262,7 @@ class Moments:
 
     def _sync(self) -> None:
         """Move what the device accumulated into the CPU float64 statistics (exact: same reference)."""
-        if self._acc is not None:
+        if self._acc is not None and self._acc.pending:
             self._G += self._acc.drain()
 
     def _batch_buffer(self, rows: int, d: int) -> np.ndarray:

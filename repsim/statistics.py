@@ -92,6 +92,19 @@ def shift_factors(layout: Layout, deltas) -> tuple[np.ndarray, np.ndarray]:
     return U, V
 
 
+def shift_n(U, V, M):
+    """N = M + ½ U S with S = sym(Vᵀ M), M = G V: the factor of T G Tᵀ = G + U Nᵀ + N Uᵀ (NumPy or torch)."""
+    S = V.T @ M
+    S = 0.5 * (S + S.T)
+    return M + 0.5 * (U @ S)
+
+
+def shift_terms(G: np.ndarray, layout: Layout, deltas) -> tuple[np.ndarray, np.ndarray]:
+    """U, N with T G Tᵀ = G + U Nᵀ + N Uᵀ for the reference move δ_s per site; G holds the upper triangle."""
+    U, V = shift_factors(layout, deltas)
+    return U, shift_n(U, V, blas.dsymm(1.0, G, V, side=0, lower=0))
+
+
 def shift_upper(G: np.ndarray, layout: Layout, deltas: list[np.ndarray]) -> np.ndarray:
     """Move the reference of G by δ_s per site, in place: G ← T G Tᵀ (MATH.md §1.1).
 
@@ -99,12 +112,8 @@ def shift_upper(G: np.ndarray, layout: Layout, deltas: list[np.ndarray]) -> np.n
     T = I + U Vᵀ of rank ≤ L + 1, so T G Tᵀ = G + U Nᵀ + N Uᵀ with M = G V, S = Vᵀ M and N = M + ½ U S:
     one DSYMM and one DSYR2K, O(d²·L) work instead of the O(d³) of a dense congruence.
     """
-    U, V = shift_factors(layout, deltas)
-    M = blas.dsymm(1.0, G, V, side=0, lower=0)
-    S = V.T @ M
-    S = 0.5 * (S + S.T)
-    N = np.asfortranarray(M + 0.5 * (U @ S))
-    out = blas.dsyr2k(1.0, U, N, beta=1.0, c=G, trans=0, lower=0, overwrite_c=1)
+    U, N = shift_terms(G, layout, deltas)
+    out = blas.dsyr2k(1.0, U, np.asfortranarray(N), beta=1.0, c=G, trans=0, lower=0, overwrite_c=1)
     if not np.shares_memory(out, G):  # pragma: no cover - scipy always honours overwrite_c for F-ordered fp64
         G[...] = out
     return G
@@ -184,11 +193,7 @@ class LazyStatistics:
         self.centered = centered
         self.reference = reference  # the point the statistics are about, per site (the mean, or 0)
         self._max = float(max_statistic)
-        U, V = shift_factors(layout, deltas)
-        M = blas.dsymm(1.0, G, V, side=0, lower=0)
-        S = V.T @ M
-        S = 0.5 * (S + S.T)
-        N = M + 0.5 * (U @ S)
+        U, N = shift_terms(G, layout, deltas)
         self._u = U[:, 0].copy()
         self._n0 = N[:, 0].copy()
         # the (L+1) × (L+1) corner of the norm columns and the ones column, shifted exactly

@@ -303,6 +303,11 @@ def test_checkpoint_mismatch_and_short_data(tmp_path):
         compare(a, loader(), ["2"], metrics="cka", progress=False, checkpoint=ck)
     with pytest.raises(ValueError, match="consumed 4 batches, but data yields only 2"):
         compare(a, loader(n=32), ["0"], metrics="cka", progress=False, checkpoint=ck)
+    # the precision is part of the checkpoint: resuming with another one is refused, not silently changed
+    ck2 = tmp_path / "ck2"
+    compare(a, loader(), ["0"], metrics="cka", progress=False, checkpoint=ck2, precision="window32")
+    with pytest.raises(ValueError, match="was made with precision='window32', this call has 'fp64'"):
+        compare(a, loader(), ["0"], metrics="cka", progress=False, checkpoint=ck2)
     with pytest.raises(ValueError, match="checkpoint_every needs checkpoint"):
         compare(a, loader(), ["0"], progress=False, checkpoint_every=2)
     with pytest.raises(ValueError, match="checkpoint_every must be a positive int"):

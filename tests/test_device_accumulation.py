@@ -63,6 +63,13 @@ def test_device_statistics_survive_interleaved_reads(rng):
     dev.cka("x", "y")
     dev.update({"x": torch.from_numpy(X[300:]), "y": torch.from_numpy(Y[300:])})
     np.testing.assert_allclose(dev.cka("x", "y"), repsim.cka(X, Y), rtol=1e-12)
+    # nothing pending: further reads do not drain (copy the device matrix to the host) again
+    assert not dev._acc.pending
+    drains = []
+    real = dev._acc.drain
+    dev._acc.drain = lambda: drains.append(1) or real()
+    dev.cka("x", "y"), dev.rv2("x", "y"), dev.mean("x")
+    assert drains == []
 
 
 def test_device_merge_save_load(rng, tmp_path):

@@ -69,7 +69,6 @@ class SpanState {
         basis_.clear();
     }
 
-    // Start the span from the given own neurons (in order).
     // Start the span from the given own neurons; the factorisation is built on first use (ensure()).
     void init(const std::vector<std::int64_t>& members) {
         for (auto u : members) alive_[u] = 1;
@@ -120,13 +119,12 @@ class SpanState {
         update_has_one();
     }
 
-    void remove(std::int64_t u) { remove_many(std::vector<std::int64_t>{u}); }
-
-    // Squared distance of query neuron t to the span, and its squared norm (raw or centred).
-    void distance(std::int64_t t, const double* query_gram_diag, const double* query_mean, double* d2,
+    // Squared distance of query neuron t to the span, and its squared norm (raw or centred); query_gram is the
+    // queries' own Gram (row-major, leading dimension ld), of which only the diagonal is read.
+    void distance(std::int64_t t, const double* query_gram, std::int64_t ld, const double* query_mean, double* d2,
                   double* norm2) const {
         const std::int64_t ct = m_all_ + t;
-        const double a = query_gram_diag[t];
+        const double a = query_gram[t * ld + t];
         double d = a - s2_[static_cast<std::size_t>(ct)];
         if (center_) {
             *norm2 = a;
@@ -140,8 +138,6 @@ class SpanState {
         }
         *d2 = d > 0.0 ? d : 0.0;
     }
-
-    std::int64_t basis_size() const { return static_cast<std::int64_t>(basis_.size()); }
 
     // LAPACK pays off for the large factorisations of Algorithm 1; the many small states of Algorithm 2, run from
     // several threads, are faster in scalar code (and concurrent callers would contend for OpenBLAS's pool).
@@ -369,10 +365,6 @@ class MatchState {
         : pr_(pr) {
         ax_.resize(static_cast<std::size_t>(pr.p));
         ay_.resize(static_cast<std::size_t>(pr.q));
-        diag_a_.resize(static_cast<std::size_t>(pr.p));
-        diag_b_.resize(static_cast<std::size_t>(pr.q));
-        for (std::int64_t i = 0; i < pr.p; ++i) diag_a_[i] = pr.A[i * pr.p + i];
-        for (std::int64_t j = 0; j < pr.q; ++j) diag_b_[j] = pr.B[j * pr.q + j];
         // span of Y queried by X: own = Y (B), cross(t = x, j = y) = C[x, y]
         span_y_ = SpanState(pr.B, pr.q, pr.C, pr.q, false, pr.nu, pr.q, pr.p, pr.n, pr.center);
         // span of X queried by Y: own = X (A), cross(t = y, j = x) = C[x, y] read transposed
@@ -427,32 +419,29 @@ class MatchState {
   private:
     // Remove the violators of side X (is_x) or Y against the other side's current span.
     bool sweep(bool is_x, double e2) {
+        SpanState& other = is_x ? span_y_ : span_x_;
+        const std::vector<char>& alive = is_x ? ax_ : ay_;
+        const std::int64_t count = is_x ? pr_.p : pr_.q;
+        const double* gram = is_x ? pr_.A : pr_.B;
+        const double* mean = is_x ? pr_.mu : pr_.nu;
+        other.ensure();
         std::vector<std::int64_t> out;
-        if (is_x) {
-            span_y_.ensure();
-            for (std::int64_t i = 0; i < pr_.p; ++i) {
-                if (!ax_[i]) continue;
-                double d2, nn;
-                span_y_.distance(i, diag_a_.data(), pr_.mu, &d2, &nn);
-                if (d2 > e2 * nn) out.push_back(i);
-            }
-            if (!out.empty()) remove_x(out);
-        } else {
-            span_x_.ensure();
-            for (std::int64_t j = 0; j < pr_.q; ++j) {
-                if (!ay_[j]) continue;
-                double d2, nn;
-                span_x_.distance(j, diag_b_.data(), pr_.nu, &d2, &nn);
-                if (d2 > e2 * nn) out.push_back(j);
-            }
-            if (!out.empty()) remove_y(out);
+        for (std::int64_t i = 0; i < count; ++i) {
+            if (!alive[i]) continue;
+            double d2, nn;
+            other.distance(i, gram, count, mean, &d2, &nn);
+            if (d2 > e2 * nn) out.push_back(i);
         }
-        return !out.empty();
+        if (out.empty()) return false;
+        if (is_x)
+            remove_x(out);
+        else
+            remove_y(out);
+        return true;
     }
 
     Problem pr_;
     std::vector<char> ax_, ay_;
-    std::vector<double> diag_a_, diag_b_;
     SpanState span_x_, span_y_;
 };
 
@@ -510,27 +499,28 @@ inline void restrict_problem(const Problem& pr, const std::vector<std::int64_t>&
     out.pr.nu = out.nu.data();
 }
 
-// Algorithm 2 for every v in vs (x: v < p, y: p + j) from the maximum match of the start sets at eps; returns the
-// (x mask, y mask) of each v-minimum match. Neurons outside the maximum match never return, so the search runs on
-// the blocks restricted to it (per-trial copies and downdates scale with the match, not the layers), in scalar
-// code (many small states; concurrent LAPACK callers would contend), over n_threads threads.
+// Algorithm 2 for every v in vs (x: v < p, y: p + j) from the maximum match (max_x, max_y) at eps, as found by
+// Algorithm 1; returns the (x mask, y mask) of each v-minimum match. Neurons outside the maximum match never
+// return, so the search runs on the blocks restricted to it (per-trial copies and downdates scale with the match,
+// not the layers), in scalar code (many small states; concurrent LAPACK callers would contend), over n_threads
+// threads.
 inline std::vector<std::pair<std::vector<char>, std::vector<char>>> minimum_matches(
-    const Problem& pr, const std::vector<char>& start_x, const std::vector<char>& start_y, double eps,
+    const Problem& pr, const std::vector<char>& max_x, const std::vector<char>& max_y, double eps,
     const std::vector<std::int64_t>& vs, int n_threads) {
-    MatchState maximum(pr, start_x, start_y);
-    maximum.eliminate(eps);
-    for (auto x : vs)
-        if (!maximum.contains(x)) throw std::invalid_argument("every v must belong to the maximum match");
     std::vector<std::int64_t> ix, iy, pos(static_cast<std::size_t>(pr.p + pr.q), -1);
     for (std::int64_t i = 0; i < pr.p; ++i)
-        if (maximum.x()[i]) pos[i] = static_cast<std::int64_t>(ix.size()), ix.push_back(i);
+        if (max_x[i]) pos[i] = static_cast<std::int64_t>(ix.size()), ix.push_back(i);
     for (std::int64_t j = 0; j < pr.q; ++j)
-        if (maximum.y()[j]) pos[pr.p + j] = static_cast<std::int64_t>(iy.size()), iy.push_back(j);
+        if (max_y[j]) pos[pr.p + j] = static_cast<std::int64_t>(iy.size()), iy.push_back(j);
+    for (auto x : vs)
+        if (pos[x] < 0) throw std::invalid_argument("every v must belong to the maximum match");
     const std::int64_t rp = static_cast<std::int64_t>(ix.size()), rq = static_cast<std::int64_t>(iy.size());
     Restricted red;
     restrict_problem(pr, ix, iy, red);
     MatchState reduced(red.pr, std::vector<char>(rp, 1), std::vector<char>(rq, 1));
     reduced.eliminate(eps);
+    for (std::int64_t k = 0; k < rp + rq; ++k)
+        if (!reduced.contains(k)) throw std::invalid_argument("the given sets are not an eps-match (pass the maximum match)");
     reduced.use_lapack(false);
 
     const std::int64_t nv = static_cast<std::int64_t>(vs.size());
@@ -544,7 +534,6 @@ inline std::vector<std::pair<std::vector<char>, std::vector<char>>> minimum_matc
                 for (std::int64_t k = t; k < nv; k += workers) {
                     const std::int64_t x = vs[static_cast<std::size_t>(k)];
                     const std::int64_t rv = x < pr.p ? pos[x] : rp + pos[x];
-                    if (!reduced.contains(rv)) throw std::runtime_error("maximum match unstable on restriction");
                     auto m = minimum_match(reduced, rv, rp, rq, eps);
                     std::vector<char> mx(static_cast<std::size_t>(pr.p), 0), my(static_cast<std::size_t>(pr.q), 0);
                     for (std::int64_t i = 0; i < rp; ++i) mx[ix[i]] = m.x()[i];

@@ -7,9 +7,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-
-# Largest accepted squared row norm (csrc/kernels/augment.hpp, kMaxNorm): its square must not overflow.
-MAX_NORM = 1e150
+from .._validation import MAX_NORM
 
 
 @numba.njit(cache=True, nogil=True)

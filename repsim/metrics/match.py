@@ -165,7 +165,7 @@ def simple_matches_from_stats(view, x, y, eps, center=False, dead="count", n_thr
     maximum = blocks.match(mx, my, eps)
     vs = np.concatenate([maximum.x_indices, blocks.p + maximum.y_indices]).astype(np.int64)
     threads = default_threads() if n_threads is None else int(n_threads)
-    found = core.minimum_matches(*blocks.args(), blocks.live_x, blocks.live_y, eps, np.ascontiguousarray(vs), threads)
+    found = core.minimum_matches(*blocks.args(), mx, my, eps, np.ascontiguousarray(vs), threads)
     distinct = {}
     for mx_v, my_v in found:
         m = blocks.match(mx_v, my_v, eps)

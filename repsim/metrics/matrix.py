@@ -1,6 +1,8 @@
 """Site × site matrices of a metric from one accumulation."""
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import numpy as np
 
 from ..results import SimilarityMatrix
@@ -13,34 +15,47 @@ def _cka_fn(view, x, y, debiased):
     return _cka.debiased_cka(view, x, y) if debiased else _cka.linear_cka(view, x, y)
 
 
-# name -> (function(view, x, y, **options) -> float, default options, centred view? (bool or the option naming it))
+class _Metric(NamedTuple):
+    fn: Callable  # (view, x, y, **options) -> float
+    defaults: dict  # the options it accepts, with their defaults
+    centred: bool | str  # centred statistics? (or the name of the option that says)
+    lazy: bool = False  # from LazyStatistics (block norms, fourth-order terms, traces): no full shifted copy
+
+
 _METRICS = {
-    "cka": (_cka_fn, {"debiased": False}, True),
-    "debiased_cka": (lambda v, x, y: _cka.debiased_cka(v, x, y), {}, True),
-    "rv": (_rv.rv_from_stats, {"center": True}, "center"),
-    "rv2": (_rv.rv2_from_stats, {"center": True}, "center"),
-    "cca": (lambda v, x, y, eps, rtol: _cca.cca_from_stats(v, x, y, eps, rtol).mean_rho, {"eps": 0.0, "rtol": 1e-10}, True),
-    "cca_r2": (
+    "cka": _Metric(_cka_fn, {"debiased": False}, True, lazy=True),
+    "debiased_cka": _Metric(lambda v, x, y: _cka.debiased_cka(v, x, y), {}, True, lazy=True),
+    "rv": _Metric(_rv.rv_from_stats, {"center": True}, "center", lazy=True),
+    "rv2": _Metric(_rv.rv2_from_stats, {"center": True}, "center", lazy=True),
+    "cca": _Metric(
+        lambda v, x, y, eps, rtol: _cca.cca_from_stats(v, x, y, eps, rtol).mean_rho, {"eps": 0.0, "rtol": 1e-10}, True
+    ),
+    "cca_r2": _Metric(
         lambda v, x, y, eps, rtol: _cca.cca_from_stats(v, x, y, eps, rtol).mean_rho2,
         {"eps": 0.0, "rtol": 1e-10},
         True,
     ),
-    "svcca": (
+    "svcca": _Metric(
         lambda v, x, y, keep, k, rtol: _cca.svcca_from_stats(v, x, y, keep, k, rtol).mean_rho,
         {"keep": 0.99, "k": None, "rtol": 1e-10},
         True,
     ),
-    "pwcca": (
+    "pwcca": _Metric(
         lambda v, x, y, convention, eps, rtol: _cca.pwcca_from_stats(v, x, y, convention, eps, rtol).value,
         {"convention": "morcos", "eps": 0.0, "rtol": 1e-10},
         True,
     ),
-    "procrustes": (_cca.procrustes_from_stats, {"form": "distance"}, True),
+    "procrustes": _Metric(_cca.procrustes_from_stats, {"form": "distance"}, True),
 }
 
 
-# metrics computed from LazyStatistics (Frobenius norms of blocks, fourth-order terms, traces)
-_TRACE_METRICS = frozenset({"cka", "debiased_cka", "rv", "rv2"})
+def check_metric_options(metric: str, options) -> dict:
+    """The metric's options merged over its defaults; TypeError naming any option it does not accept."""
+    defaults = _METRICS[metric].defaults
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise TypeError(f"metric {metric!r} got unexpected option(s) {unknown}; it accepts {sorted(defaults)}")
+    return {**defaults, **options}
 
 
 def metric_names() -> tuple[str, ...]:
@@ -52,20 +67,12 @@ def similarity_matrix(moments, metric: str, rows, cols, options: dict) -> Simila
         raise TypeError(f"metric must be a str, got {type(metric).__name__}")
     if metric not in _METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {list(_METRICS)}")
-    fn, defaults, centred = _METRICS[metric]
-    unknown = set(options) - set(defaults)
-    if unknown:
-        raise TypeError(
-            f"metric {metric!r} got unexpected option(s) {sorted(unknown)}; it accepts {sorted(defaults)}"
-        )
-    opts = {**defaults, **options}
+    fn, _, centred, lazy = _METRICS[metric]
+    opts = check_metric_options(metric, options)
     if metric == "debiased_cka" or (metric == "cka" and opts["debiased"]):
         _cka.check_debiased_n(moments.n)
     center = opts[centred] if isinstance(centred, str) else centred
-    if metric in _TRACE_METRICS:  # norms and corner entries only: no copy of the whole statistics
-        view = moments.lazy_statistics(center)
-    else:
-        view = moments.statistics(center)
+    view = moments.lazy_statistics(center) if lazy else moments.statistics(center)
     fn_opts = {k: v for k, v in opts.items() if not (isinstance(centred, str) and k == centred)}
     values = np.empty((len(rows), len(cols)))
     for i, x in enumerate(rows):
