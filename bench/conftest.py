@@ -12,7 +12,6 @@ Benchmarks marked ``large`` are skipped unless ``--bench-large`` or ``REPSIM_BEN
 """
 from __future__ import annotations
 
-import os
 import platform
 import time
 

@@ -47,6 +47,15 @@ PRECISIONS = ("fp64", "fp32")
 GROUP_BYTES = 256 * 2**20
 
 
+def check_batch_size(batch_size) -> int:
+    """The chunk size b as an int; TypeError / ValueError unless it is an int ≥ 4 (HSIC₁ divides by n(n−3))."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
+    if batch_size < MIN_ROWS:
+        raise ValueError(f"batch_size must be at least {MIN_ROWS} (HSIC1 divides by n(n-3)), got {batch_size}")
+    return int(batch_size)
+
+
 def hsic1_all_pairs(grams: torch.Tensor) -> torch.Tensor:
     """HSIC₁ for every pair of sites from stacked zero-diagonal Grams ``(..., L, n, n)`` → ``(..., L, L)``.
 
@@ -163,11 +172,7 @@ class MinibatchCKA:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)} for the minibatch estimator, got {precision!r}")
         self.precision = precision
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
-        if batch_size < MIN_ROWS:
-            raise ValueError(f"batch_size must be at least {MIN_ROWS} (HSIC1 divides by n(n-3)), got {batch_size}")
-        self.batch_size = int(batch_size)
+        self.batch_size = check_batch_size(batch_size)
         self.sites: tuple | None = None
         self.hsic: np.ndarray | None = None  # (L, L) float64 sums over chunks
         self.n_chunks = 0
@@ -193,10 +198,17 @@ class MinibatchCKA:
                 f"every site must have the same number of rows, got { {k: tuple(v.shape) for k, v in acts.items()} }"
             )
         self.n_rows += rows.pop()
-        if self._buffer:
-            acts = {s: torch.cat([self._buffer[s].to(acts[s].device), acts[s]]) for s in self.sites}
-        total = int(next(iter(acts.values())).shape[0])
         b = self.batch_size
+        if self._buffer:  # complete the pending chunk with the first rows only (no copy of the whole batch)
+            need = b - self.n_pending
+            head = {s: torch.cat([self._buffer[s].to(acts[s].device), acts[s][:need]]) for s in self.sites}
+            if int(head[self.sites[0]].shape[0]) < b:
+                self._buffer = head
+                return self
+            self._add_chunks([head[s].unsqueeze(0) for s in self.sites])
+            self._buffer = None
+            acts = {s: acts[s][need:] for s in self.sites}
+        total = int(next(iter(acts.values())).shape[0])
         full = total // b
         group = max(1, GROUP_BYTES // (8 * b * b * len(self.sites)))  # chunks whose Grams are stacked at once
         start = 0
@@ -273,15 +285,14 @@ class MinibatchCKA:
         return st
 
     @classmethod
-    def from_state(cls, st, device=None) -> MinibatchCKA:
-        mb = cls(int(st["batch_size"]), str(st["precision"]) if "precision" in st else "fp64")
+    def from_state(cls, st) -> MinibatchCKA:
+        """Restore :meth:`state` (pending rows on the CPU; :meth:`update` moves them to the next batch's device)."""
+        mb = cls(int(st["batch_size"]), str(st["precision"]))
         sites = tuple(str(s) for s in st["sites"])
         if sites:
             mb.sites = sites
             mb.hsic = np.array(st["hsic"], dtype=np.float64)
         mb.n_chunks, mb.n_rows, mb.n_used = (int(v) for v in st["counts"])
         if sites and "pending_0" in st:
-            mb._buffer = {
-                s: torch.from_numpy(np.array(st[f"pending_{k}"])).to(device or "cpu") for k, s in enumerate(sites)
-            }
+            mb._buffer = {s: torch.from_numpy(np.array(st[f"pending_{k}"])) for k, s in enumerate(sites)}
         return mb

@@ -561,13 +561,9 @@ def compare(
     if estimator == "minibatch":
         if batch_size is None:
             raise ValueError("estimator='minibatch' needs batch_size (rows per chunk, at least 4)")
-        from ._minibatch import MIN_ROWS
+        from ._minibatch import check_batch_size
 
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
-        if batch_size < MIN_ROWS:
-            raise ValueError(f"batch_size must be at least {MIN_ROWS} (HSIC1 divides by n(n-3)), got {batch_size}")
-        batch_size = int(batch_size)
+        batch_size = check_batch_size(batch_size)
     elif batch_size is not None:
         raise ValueError("batch_size is the chunk size of estimator='minibatch'; the exact estimator takes none")
     if checkpoint_every is not None:
@@ -630,33 +626,34 @@ def compare(
             for batch in bar:
                 acts = {}
                 sizes = {}
-                moved = {}  # the batch on each device the models need
+                # what the models take (the whole batch for forward=, else only its inputs), on each device needed
+                given = batch if forward is not None else _inputs(batch, done)
+                moved = {}
                 for name, model in models.items():
                     cap = caps[name]
                     for other in caps.values():  # the same module may belong to several models
                         other.enabled = other is cap
                     dev = devices[name]
                     if dev not in moved:
-                        moved[dev] = _to_device(batch, dev)
+                        moved[dev] = _to_device(given, dev)
                     x = moved[dev]
                     if forward is not None:
                         cap.attention_mask = _attention_mask(x[0] if isinstance(x, (tuple, list)) and x else x)
                         forward(model, x)
                     else:
-                        inputs = _inputs(x, done)
+                        inputs = x
                         cap.attention_mask = _attention_mask(inputs)
                         if isinstance(inputs, Mapping):
                             model(**inputs)
                         else:
                             model(inputs)
-                    if not isinstance(model, torch.nn.DataParallel):
-                        repeated = {k: c for k, c in cap.calls.items() if c > 1}
-                        if repeated:
-                            raise ValueError(
-                                f"model {name!r}: layer(s) {repeated} ran more than once in one forward pass (batch "
-                                f"{done}); hook modules that run once per forward (a shared module is called for "
-                                "each use: hook the modules around it instead)"
-                            )
+                    repeated = cap.repeated
+                    if repeated:
+                        raise ValueError(
+                            f"model {name!r}: layer(s) {repeated} ran more than once in one forward pass (batch "
+                            f"{done}); hook modules that run once per forward (a shared module is called for "
+                            "each use: hook the modules around it instead)"
+                        )
                     sizes[name] = cap.batch_sizes
                     got = cap.pop()
                     for spec, label in zip(specs[name], labels[name]):

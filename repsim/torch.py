@@ -44,6 +44,7 @@ float16 and bfloat16 activations are upcast to float32 before any reduction; flo
 
 from __future__ import annotations
 
+import collections
 import difflib
 import math
 from collections.abc import Mapping, Sequence
@@ -382,7 +383,7 @@ class Capture:
         def hook(module, args, output):
             if not self.enabled:
                 return
-            mask = _check_mask(self.attention_mask, f"layer {where!r}")
+            mask = self._mask
             t, hf = _select(output, spec.output, where)
             main = spec.output is None or spec.output == 0
             if main and t.ndim >= 2 and _sequence_first(module) and not getattr(t, "is_nested", False):
@@ -420,6 +421,16 @@ class Capture:
     def __exit__(self, *exc) -> None:
         self.remove()
 
+    @property
+    def attention_mask(self):
+        return self._attention_mask
+
+    @attention_mask.setter
+    def attention_mask(self, mask) -> None:
+        """Checked and made boolean once per forward pass, not in every layer's hook."""
+        self._mask = _check_mask(mask, "capture" if self.label is None else f"model {self.label!r}")
+        self._attention_mask = mask
+
     # -- results
     @property
     def layers(self) -> tuple:
@@ -429,6 +440,20 @@ class Capture:
     def calls(self) -> dict:
         """Number of times each layer ran since the last :meth:`pop`."""
         return {k: len(v) for k, v in self._store.items()}
+
+    @property
+    def repeated(self) -> dict:
+        """Layers that ran more than once since the last :meth:`pop` → how often (per replica under multi-GPU
+        ``DataParallel``, whose replicas each call every layer once)."""
+        out = {}
+        for k, v in self._store.items():
+            if _replica_ids(self.model):
+                most = max(collections.Counter(r.device for _, r in v).values(), default=0)
+            else:
+                most = len(v)
+            if most > 1:
+                out[k] = most
+        return out
 
     @property
     def batch_sizes(self) -> dict:
@@ -466,10 +491,16 @@ class Capture:
         return out
 
 
+def _replica_ids(model):
+    """The device_ids of a multi-GPU DataParallel model (replicas run in threads), else None."""
+    ids = getattr(model, "device_ids", None) if isinstance(model, nn.DataParallel) else None
+    return ids if ids and len(ids) >= 2 else None
+
+
 def _gather_order(model, chunks):
     """DataParallel replicas run in threads: put their chunks back in scatter order (device_ids)."""
-    ids = getattr(model, "device_ids", None) if isinstance(model, nn.DataParallel) else None
-    if not ids or len(ids) < 2:
+    ids = _replica_ids(model)
+    if ids is None:
         return chunks
     rank = {torch.device("cuda", int(getattr(i, "index", i))): k for k, i in enumerate(ids)}
     if len({c.device for c in chunks}) != len(chunks):

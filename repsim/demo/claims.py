@@ -34,7 +34,6 @@ def _pct(v) -> str:
 def seed001(st: dict) -> dict:
     models = st["models"]
     own = np.array(st["own_accuracy"])
-    acc = np.array(st["accuracy"], dtype=float)
     delta = np.array([[np.nan if v is None else v for v in row] for row in st["delta"]], dtype=float)
     logit = np.array(st["logit"], dtype=float)
     naive = np.array(st["naive"], dtype=float)

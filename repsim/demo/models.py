@@ -12,7 +12,6 @@ from torch import nn
 
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 CNN_LAYERS = CONV_LAYERS + ("fc", "head")
-MLP_LAYERS = ("hidden1", "hidden2", "fc", "head")
 
 
 class CNN1d(nn.Module):

@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 
+from ..plot import _figure  # a bare Figure (Agg canvas): pyplot's global backend is never touched
+
 FIGURES = {
     "stitching": "stitching.png",
     "projection": "projection_curves.png",
@@ -14,12 +16,6 @@ FIGURES = {
     "max_match": "max_match.png",
     "simple_matches": "simple_matches.png",
 }
-
-
-def _figure(**kwargs):
-    from matplotlib.figure import Figure  # the Agg canvas: pyplot's global backend is never touched
-
-    return Figure(**kwargs)
 
 
 def _pct(v) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import warnings
 
+import math
+
 import numpy as np
 from scipy import optimize
 from scipy.special import log_softmax
@@ -94,10 +96,25 @@ def as_labels(a, name: str, n_samples: int, n_classes: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def split_labels(labels, name: str = "labels"):
+def readonly(a) -> np.ndarray:
+    """A read-only float64 copy (the result objects are frozen dataclasses)."""
+    a = np.array(a, dtype=np.float64)
+    a.setflags(write=False)
+    return a
+
+
+def json_floats(a):
+    """Nested lists of floats for JSON, None for NaN/Inf (JSON has neither)."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 0:
+        return float(a) if math.isfinite(a) else None
+    return [json_floats(v) for v in a]
+
+
+def split_labels(labels):
     """``(train_labels, test_labels)`` from a pair."""
     if not isinstance(labels, (tuple, list)) or len(labels) != 2:
-        raise TypeError(f"{name} must be a pair (train_labels, test_labels), got {type(labels).__name__}")
+        raise TypeError(f"labels must be a pair (train_labels, test_labels), got {type(labels).__name__}")
     return labels[0], labels[1]
 
 

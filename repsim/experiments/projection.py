@@ -7,7 +7,6 @@ to find A's canonical directions. All bases come from one :class:`~repsim.Moment
 """
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from collections.abc import Iterable
@@ -17,7 +16,7 @@ import numpy as np
 from scipy import linalg
 
 from ..moments import Moments
-from ._logreg import accuracy, as_features, as_head, as_labels, fit_logistic, split_labels
+from ._logreg import accuracy, as_features, as_head, as_labels, fit_logistic, json_floats, readonly, split_labels
 
 ALL_METHODS = (
     "CCA_highest",
@@ -254,18 +253,7 @@ def _mean(a: np.ndarray) -> np.ndarray:
 
 
 def _freeze(d):
-    if d is None:
-        return None
-    out = {}
-    for k, v in d.items():
-        a = np.array(v, dtype=np.float64)
-        a.setflags(write=False)
-        out[k] = a
-    return out
-
-
-def _json(a):
-    return [None if not math.isfinite(v) else float(v) for v in np.asarray(a, dtype=np.float64)]
+    return None if d is None else {k: readonly(v) for k, v in d.items()}
 
 
 @dataclass(frozen=True)
@@ -329,7 +317,7 @@ class ProjectionCurves:
         """JSON-ready dictionary (lists of floats; None for missing values)."""
 
         def curves(d):
-            return None if d is None else {m: _json(d[m]) for m in self.methods}
+            return None if d is None else {m: json_floats(d[m]) for m in self.methods}
 
         return {
             "experiment": "projection",
@@ -341,7 +329,7 @@ class ProjectionCurves:
             "retrained_std": curves(self.retrained_std),
             "baseline": float(self.baseline),
             "retrained_baseline": None if self.retrained_baseline is None else float(self.retrained_baseline),
-            "rho": None if self.rho is None else _json(self.rho),
+            "rho": None if self.rho is None else json_floats(self.rho),
             "n_classes": int(self.n_classes),
             "width": int(self.width),
             "repeats": int(self.repeats),

@@ -17,19 +17,9 @@ import numpy as np
 
 from ..metrics.maps import logit_map
 from ..moments import Moments
-from ._logreg import accuracy, as_features, as_head, as_labels, split_labels
+from ._logreg import accuracy, as_features, as_head, as_labels, json_floats, readonly, split_labels
 
 _AXES = "rows = feature extractor (source model), columns = classifier (target model)"
-
-
-def _readonly(a) -> np.ndarray:
-    a = np.array(a, dtype=np.float64)
-    a.setflags(write=False)
-    return a
-
-
-def _json_matrix(a: np.ndarray) -> list:
-    return [[None if not math.isfinite(v) else float(v) for v in row] for row in a]
 
 
 @dataclass(frozen=True)
@@ -87,11 +77,11 @@ class StitchingTable:
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         for name in ("accuracy", "delta", "naive", "logit", "r2"):
-            a = _readonly(getattr(self, name))
+            a = readonly(getattr(self, name))
             if a.shape != (k, k):
                 raise ValueError(f"{name} must have shape ({k}, {k}), got {a.shape}")
             object.__setattr__(self, name, a)
-        own = _readonly(self.own_accuracy)
+        own = readonly(self.own_accuracy)
         if own.shape != (k,):
             raise ValueError(f"own_accuracy must have shape ({k},), got {own.shape}")
         object.__setattr__(self, "own_accuracy", own)
@@ -107,11 +97,11 @@ class StitchingTable:
             "n_test": int(self.n_test),
             "ridge": float(self.ridge),
             "own_accuracy": [float(v) for v in self.own_accuracy],
-            "accuracy": _json_matrix(self.accuracy),
-            "delta": _json_matrix(self.delta),
-            "r2": _json_matrix(self.r2),
-            "logit": _json_matrix(self.logit),
-            "naive": _json_matrix(self.naive),
+            "accuracy": json_floats(self.accuracy),
+            "delta": json_floats(self.delta),
+            "r2": json_floats(self.r2),
+            "logit": json_floats(self.logit),
+            "naive": json_floats(self.naive),
         }
 
     def _table(self, cell) -> list[str]:
