@@ -73,21 +73,24 @@ def as_float_tensor(a, name: str, batch: int | None, device):
     return t.to(device)
 
 
+def check_site_mapping(mapping, where: str, call: str, value: str) -> None:
+    """A non-empty mapping with str keys (site names); errors start with ``where`` and name the ``call``."""
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"{where}: {call} takes a mapping of site name -> {value}, got {type(mapping).__name__}")
+    if len(mapping) == 0:
+        raise ValueError(f"{where}: {call} got no sites")
+    for key in mapping:
+        if not isinstance(key, str):
+            raise TypeError(f"{where}: site names must be str, got {key!r}")
+
+
 def check_batch(batch, sites: tuple[str, ...] | None, dims: dict[str, int] | None, batch_index: int, convert=None):
     """Validate one ``Moments.update`` batch; return (site names, arrays in site order, rows).
 
     ``convert(value, name, batch_index)`` turns each value into a 2-D float array (default: NumPy).
     """
     convert = convert or as_float_matrix
-    if not isinstance(batch, Mapping):
-        raise TypeError(
-            f"batch {batch_index}: update() takes a mapping of site name -> 2-D array, got {type(batch).__name__}"
-        )
-    if len(batch) == 0:
-        raise ValueError(f"batch {batch_index}: update() got no sites")
-    for key in batch:
-        if not isinstance(key, str):
-            raise TypeError(f"batch {batch_index}: site names must be str, got {key!r}")
+    check_site_mapping(batch, f"batch {batch_index}", "update()", "2-D array")
     if sites is not None:
         unknown = [k for k in batch if k not in sites]
         missing = [s for s in sites if s not in batch]

@@ -222,6 +222,10 @@ class GramPairSums:
     def rv2(self) -> tuple[float, float, float]:
         return self.s_kl, self.s_kk, self.s_ll
 
+    def swapped(self) -> GramPairSums:
+        """The same sums for the pair (L, K)."""
+        return GramPairSums(self.n, self.s_kl, self.s_ll, self.s_kk, self.r_l, self.r_k, self.d_l, self.d_k)
+
     def hsic1_scaled(self) -> tuple[float, float, float]:
         """n(n−3)·HSIC₁ for (K,L), (K,K), (L,L) by Song's formula with the masked sums."""
         n = self.n
@@ -376,16 +380,7 @@ class GramMoments:
             Not a mapping of str to floating-point 2-D arrays.
         """
         blk = self._blocks
-        if not isinstance(features, Mapping):
-            raise TypeError(
-                f"block {blk}: update_features() takes a mapping of site name -> (n, p_block) array, "
-                f"got {type(features).__name__}"
-            )
-        if len(features) == 0:
-            raise ValueError(f"block {blk}: update_features() got no sites")
-        for key in features:
-            if not isinstance(key, str):
-                raise TypeError(f"block {blk}: site names must be str, got {key!r}")
+        _validation.check_site_mapping(features, f"block {blk}", "update_features()", "(n, p_block) array")
         if self._sites is not None:
             unknown = [k for k in features if k not in self._sites]
             if unknown:
@@ -407,11 +402,9 @@ class GramMoments:
                 raise ValueError(f"{where}: has no features (shape {tuple(a.shape)})")
             mu = np.mean(a, axis=0, dtype=np.float64)
             if not np.isfinite(mu).all():
-                finite = np.isfinite(a)
-                if not finite.all():
-                    r, c = (int(v) for v in np.argwhere(~finite)[0])
-                    bad = "NaN" if np.isnan(a[r, c]) else "Inf"
-                    raise ValueError(f"{where}: {bad} at row {r}, column {c}; activations must be finite")
+                bad = _validation.first_nonfinite(a)
+                if bad is not None:
+                    raise ValueError(f"{where}: {bad}; activations must be finite")
                 raise ValueError(f"{where}: column sums overflow float64; rescale the activations")
             amax = max(abs(float(a.max())), abs(float(a.min())))
             if (2.0 * amax) ** 2 * a.shape[1] > MAX_BLOCK_NORM:
@@ -580,12 +573,22 @@ class GramMoments:
     def pair_sums(self, x: str, y: str, center: bool = True) -> GramPairSums:
         """The fused off-diagonal sums of the linear Grams of sites ``x`` and ``y`` (centred or raw)."""
         self._check_site(x, "x", need_data=True), self._check_site(y, "y", need_data=True)
-        key = ("pair", x, y, bool(center))
-        if key not in self._cache:
-            self._cache[key] = self._pair_pass(
-                x, y, self._linear_params(x, bool(center)), self._linear_params(y, bool(center))
-            )
-        return self._cache[key]
+        return self._pair(("pair", bool(center)), x, y, self._linear_params(x, bool(center)),
+                          self._linear_params(y, bool(center)))
+
+    def _pair(self, key: tuple, x: str, y: str, px, py) -> GramPairSums:
+        """Pair sums cached per unordered pair of sites (one pass serves (x, y) and (y, x)); a site with itself
+        takes the cheaper one-Gram pass."""
+        if self._sites.index(x) > self._sites.index(y):
+            return self._pair(key, y, x, py, px).swapped()
+        full = key + (x, y)
+        if full not in self._cache:
+            if x == y:
+                sq, r, d = self._site_pass(x, px)
+                self._cache[full] = GramPairSums(self._n, sq, sq, sq, r, r, d, d)
+            else:
+                self._cache[full] = self._pair_pass(x, y, px, py)
+        return self._cache[full]
 
     # ------------------------------------------------------------------ RBF
     def bandwidth(self, site: str, sigma: float = 0.5, rule: str = "median") -> float:
@@ -659,8 +662,10 @@ class GramMoments:
         n = self._n
         g = self.diagonal(site)
         gamma = 1.0 / (2.0 * s * s)
-        zeros = np.zeros(n)
-        _, r_off, d = self._site_pass(site, (1, g, gamma, zeros, 0.0))
+        rows_key = ("rbfrows", site, gamma)  # the kernel's row sums serve both centrings
+        if rows_key not in self._cache:
+            self._cache[rows_key] = self._site_pass(site, (1, g, gamma, np.zeros(n), 0.0))[1:]
+        r_off, d = self._cache[rows_key]
         if debiased:  # Székely–Rizzo U-centring, diagonal masked
             a = r_off / (n - 2.0)
             c = float(r_off.sum()) / ((n - 1.0) * (n - 2.0))
@@ -709,10 +714,7 @@ class GramMoments:
                 stacklevel=2,
             )
             return float("nan")
-        key = ("rbfpair", x, y, sigma, bandwidth, bool(debiased))
-        if key not in self._cache:
-            self._cache[key] = self._pair_pass(x, y, px, py)
-        ps = self._cache[key]
+        ps = self._pair(("rbfpair", sigma, bandwidth, bool(debiased)), x, y, px, py)
         num, kk, ll = ps.rv2() if debiased else ps.cka()
         return cosine(num, kk, ll, name, x, y)
 
@@ -735,7 +737,7 @@ class GramMoments:
         """The site × site matrix of one metric: "cka" (``debiased``, ``kernel``, ``sigma``, ``bandwidth``),
         "debiased_cka", "rv" / "rv2" (``center``), "rbf_cka" / "debiased_rbf_cka" (``sigma``, ``bandwidth``).
         Metrics without a Gram-space form (CCA family, Procrustes, maps, matches) raise ValueError."""
-        from .results import SimilarityMatrix
+        from .metrics.matrix import merge_options, tabulate
 
         if not isinstance(metric, str):
             raise TypeError(f"metric must be a str, got {type(metric).__name__}")
@@ -754,17 +756,9 @@ class GramMoments:
         if metric not in table:
             raise ValueError(f"unknown metric {metric!r}; Gram space supports {list(table)}")
         fn, defaults = table[metric]
-        unknown = set(options) - set(defaults)
-        if unknown:
-            raise TypeError(f"metric {metric!r} got unexpected option(s) {sorted(unknown)}; it accepts {sorted(defaults)}")
-        opts = {**defaults, **options}
-        rows = self._site_list(rows, "rows")
-        cols = self._site_list(cols, "cols")
-        values = np.empty((len(rows), len(cols)))
-        for i, x in enumerate(rows):
-            for j, y in enumerate(cols):
-                values[i, j] = fn(x, y, **opts)
-        return SimilarityMatrix(metric, rows, cols, values, opts)
+        opts = merge_options(metric, options, defaults)
+        return tabulate(metric, self._site_list(rows, "rows"), self._site_list(cols, "cols"),
+                        lambda x, y: fn(x, y, **opts), opts)
 
     def _site_list(self, names, argname):
         if self._sites is None:

@@ -147,6 +147,33 @@ def test_pair_sums_are_the_masked_sums():
     np.testing.assert_allclose(ps.r_l, L.sum(axis=1) - np.diag(L), rtol=0, atol=1e-12 * np.abs(L).max())
 
 
+def test_pair_sums_are_cached_per_unordered_pair(monkeypatch):
+    """(y, x) reuses the (x, y) pass with the roles swapped; (x, x) takes one single-Gram pass; the RBF row sums
+    serve both centrings. Values equal the masked sums of the naive Grams."""
+    X, Y = dataset("correlated")
+    g = gram_of(X, Y, tile=32)
+    passes = []
+    for name in ("_pair_pass", "_site_pass"):
+        real = getattr(g, name)
+        monkeypatch.setattr(g, name, lambda *a, _r=real, _n=name: passes.append(_n) or _r(*a))
+    xy, yx, xx = g.pair_sums("x", "y"), g.pair_sums("y", "x"), g.pair_sums("x", "x")
+    assert passes == ["_pair_pass", "_site_pass"]
+    assert (yx.s_kl, yx.s_kk, yx.s_ll) == (xy.s_kl, xy.s_ll, xy.s_kk)
+    np.testing.assert_array_equal(yx.r_k, xy.r_l), np.testing.assert_array_equal(yx.d_l, xy.d_k)
+    K = naive.gram(naive.center_columns(X))
+    off = ~np.eye(X.shape[0], dtype=bool)
+    np.testing.assert_allclose([xx.s_kl, xx.s_kk, xx.s_ll], np.sum((K * K)[off]), rtol=1e-13)
+    np.testing.assert_allclose(xx.r_k, K.sum(axis=1) - np.diag(K), rtol=0, atol=1e-12 * np.abs(K).max())
+    np.testing.assert_allclose(xx.d_k, np.diag(K), rtol=1e-13)
+    passes.clear()
+    assert g.matrix("cka").values[0, 0] == pytest.approx(1.0, rel=1e-14)
+    assert passes == ["_site_pass"]  # only (y, y) was new: 3 entries of 4 from the cache
+    assert g.cka("y", "x") == g.cka("x", "y") and passes == ["_site_pass"]
+    passes.clear()
+    g.cka("x", "y", kernel="rbf"), g.cka("x", "y", kernel="rbf", debiased=True)
+    assert passes.count("_site_pass") == 2 and passes.count("_pair_pass") == 2  # rows: one per site, not per form
+
+
 def test_threads_do_not_change_results_and_are_restored(monkeypatch):
     """Per-tile partial sums reduced in tile order: bit-identical for any thread count; numba's setting restored."""
     monkeypatch.setattr(gram_mod, "PARALLEL_MIN_ENTRIES", 0)  # small Grams would otherwise run on one thread

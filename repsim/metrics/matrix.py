@@ -49,13 +49,26 @@ _METRICS = {
 }
 
 
-def check_metric_options(metric: str, options) -> dict:
-    """The metric's options merged over its defaults; TypeError naming any option it does not accept."""
-    defaults = _METRICS[metric].defaults
+def merge_options(metric: str, options, defaults: dict) -> dict:
+    """``options`` merged over ``defaults``; TypeError naming any option the metric does not accept."""
     unknown = sorted(set(options) - set(defaults))
     if unknown:
         raise TypeError(f"metric {metric!r} got unexpected option(s) {unknown}; it accepts {sorted(defaults)}")
     return {**defaults, **options}
+
+
+def check_metric_options(metric: str, options) -> dict:
+    """The options of one of :func:`metric_names`, merged over its defaults (TypeError for unknown ones)."""
+    return merge_options(metric, options, _METRICS[metric].defaults)
+
+
+def tabulate(metric: str, rows, cols, fn, options: dict) -> SimilarityMatrix:
+    """``fn(x, y)`` for every (row site, column site) → :class:`SimilarityMatrix` (feature or Gram space)."""
+    values = np.empty((len(rows), len(cols)))
+    for i, x in enumerate(rows):
+        for j, y in enumerate(cols):
+            values[i, j] = fn(x, y)
+    return SimilarityMatrix(metric, rows, cols, values, options)
 
 
 def metric_names() -> tuple[str, ...]:
@@ -74,8 +87,4 @@ def similarity_matrix(moments, metric: str, rows, cols, options: dict) -> Simila
     center = opts[centred] if isinstance(centred, str) else centred
     view = moments.lazy_statistics(center) if lazy else moments.statistics(center)
     fn_opts = {k: v for k, v in opts.items() if not (isinstance(centred, str) and k == centred)}
-    values = np.empty((len(rows), len(cols)))
-    for i, x in enumerate(rows):
-        for j, y in enumerate(cols):
-            values[i, j] = fn(view, x, y, **fn_opts)
-    return SimilarityMatrix(metric, rows, cols, values, opts)
+    return tabulate(metric, rows, cols, lambda x, y: fn(view, x, y, **fn_opts), opts)
