@@ -5,7 +5,7 @@ converted here, once, or rejected with an error that names the argument, the sit
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -71,6 +71,32 @@ def as_float_tensor(a, name: str, batch: int | None, device):
     if t.dtype not in (torch.float32, torch.float64):
         t = t.to(torch.float32)
     return t.to(device)
+
+
+def positive_int(value, name: str, what: str = "") -> int:
+    """``value`` as an int ≥ 1, else ValueError naming the argument (bools are not ints here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int{what}, got {value!r}")
+    return int(value)
+
+
+def name_tuple(names, what: str, noun: str) -> tuple:
+    """A name or a sequence of names → a non-empty tuple of distinct str (``what`` names the argument, ``noun``
+    one of its items in the errors)."""
+    if isinstance(names, str):
+        return (names,)
+    if not isinstance(names, Iterable):
+        raise TypeError(f"{what} must be a {noun} name or a sequence of them, got {type(names).__name__}")
+    names = tuple(names)
+    if not names:
+        raise ValueError(f"{what} is empty")
+    for m in names:
+        if not isinstance(m, str):
+            raise TypeError(f"{noun} names must be str, got {m!r}")
+    dup = sorted({m for m in names if names.count(m) > 1})
+    if dup:
+        raise ValueError(f"{what}: {noun}(s) {dup} given more than once")
+    return names
 
 
 def check_site_mapping(mapping, where: str, call: str, value: str) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 
+from . import _validation
 from .results import SimilarityMatrix
 
 __all__ = ["Report", "compare"]
@@ -269,19 +270,7 @@ def _per_model_layers(models, layers, reduce, layer_specs):
 def _check_metrics(metrics, metric_options, estimator):
     from .metrics import matrix as _matrix
 
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    if not isinstance(metrics, Sequence):
-        raise TypeError(f"metrics must be a metric name or a sequence of them, got {type(metrics).__name__}")
-    metrics = tuple(metrics)
-    if not metrics:
-        raise ValueError("metrics is empty")
-    for m in metrics:
-        if not isinstance(m, str):
-            raise TypeError(f"metric names must be str, got {m!r}")
-    dup = sorted({m for m in metrics if metrics.count(m) > 1})
-    if dup:
-        raise ValueError(f"metric(s) {dup} requested more than once")
+    metrics = _validation.name_tuple(metrics, "metrics", "metric")
     known = _matrix.metric_names()
     unknown = [m for m in metrics if m not in known]
     if unknown:
@@ -310,12 +299,6 @@ def _check_metrics(metrics, metric_options, estimator):
         _matrix.check_metric_options(m, opts)
         options[m] = dict(opts)
     return metrics, options
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _axes(models, labels):
@@ -569,7 +552,7 @@ def compare(
     if checkpoint_every is not None:
         if checkpoint is None:
             raise ValueError("checkpoint_every needs checkpoint (a directory)")
-        checkpoint_every = _check_positive_int(checkpoint_every, "checkpoint_every")
+        checkpoint_every = _validation.positive_int(checkpoint_every, "checkpoint_every")
     if checkpoint is not None:
         checkpoint = os.fspath(checkpoint)
         if os.path.exists(checkpoint) and not os.path.isdir(checkpoint):

@@ -282,16 +282,12 @@ class GramMoments:
 
     def __init__(self, n: int, *, sites: Sequence[str] | None = None, n_threads: int | None = None,
                  tile: int | None = None):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive int (the number of samples), got {n!r}")
-        if n_threads is None:
-            n_threads = default_threads()
-        if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
-            raise ValueError(f"n_threads must be a positive int, got {n_threads!r}")
-        if tile is not None and (isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 1):
-            raise ValueError(f"tile must be a positive int, got {tile!r}")
-        self._n = int(n)
-        self._n_threads = int(n_threads)
+        n = _validation.positive_int(n, "n", " (the number of samples)")
+        n_threads = _validation.positive_int(default_threads() if n_threads is None else n_threads, "n_threads")
+        if tile is not None:
+            tile = _validation.positive_int(tile, "tile")
+        self._n = n
+        self._n_threads = n_threads
         self._tiles = _Tiles.make(self._n, tile)
         self._sites: tuple[str, ...] | None = None
         self._buf: dict[str, np.ndarray] = {}
@@ -304,17 +300,8 @@ class GramMoments:
             self._declare(sites)
 
     def _declare(self, sites):
-        if isinstance(sites, str):
-            sites = [sites]
-        sites = list(sites)
-        if not sites:
-            raise ValueError("sites is empty")
-        for s in sites:
-            if not isinstance(s, str):
-                raise TypeError(f"site names must be str, got {s!r}")
-        if len(set(sites)) != len(sites):
-            raise ValueError(f"duplicate site names in {sites}")
-        self._sites = tuple(sites)
+        sites = _validation.name_tuple(sites, "sites", "site")
+        self._sites = sites
         for s in sites:
             self._buf[s] = np.zeros(self._tiles.size)
             self._v[s] = np.zeros(self._n)

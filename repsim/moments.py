@@ -98,16 +98,11 @@ class Moments:
             raise ValueError(f"backend must be 'auto', 'numpy' or 'torch', got {backend!r}")
         if precision not in ("fp64", "window32"):
             raise ValueError(f"precision must be 'fp64' or 'window32', got {precision!r}")
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-            raise ValueError(f"window must be a positive int, got {window!r}")
-        self._backend, self._precision, self._window = backend, precision, int(window)
+        window = _validation.positive_int(window, "window")
+        self._backend, self._precision, self._window = backend, precision, window
         self._acc = None  # TorchAccumulator when statistics are kept on a device
         self._engine_name, self._fill = resolve_engine(engine)
-        if n_threads is None:
-            n_threads = default_threads()
-        if not isinstance(n_threads, (int, np.integer)) or isinstance(n_threads, bool) or n_threads < 1:
-            raise ValueError(f"n_threads must be a positive int, got {n_threads!r}")
-        self._n_threads = int(n_threads)
+        self._n_threads = _validation.positive_int(default_threads() if n_threads is None else n_threads, "n_threads")
         self._layout: Layout | None = None
         self._reference: list[np.ndarray] | None = None
         self._G: np.ndarray | None = None  # upper triangle, Fortran order

@@ -451,7 +451,7 @@ def test_projection_bad_inputs(planted_pair):
         run(n_values=[])
     with pytest.raises(ValueError, match=r"methods: unknown method\(s\) \['CCA'\]"):
         run(methods=["CCA_highest", "CCA"])
-    with pytest.raises(ValueError, match="methods must not repeat"):
+    with pytest.raises(ValueError, match=r"methods: method\(s\) \['PCA'\] given more than once"):
         run(methods=["PCA", "PCA"])
     with pytest.raises(ValueError, match="repeats must be >= 1"):
         run(repeats=0)

@@ -475,7 +475,7 @@ def test_constructor_errors():
         GramMoments(10, n_threads=0)
     with pytest.raises(ValueError, match="tile"):
         GramMoments(10, tile=0)
-    with pytest.raises(ValueError, match="duplicate"):
+    with pytest.raises(ValueError, match=r"sites: site\(s\) \['a'\] given more than once"):
         GramMoments(10, sites=["a", "a"])
     with pytest.raises(TypeError, match="site names"):
         GramMoments(10, sites=["a", 1])

@@ -539,3 +539,22 @@ def test_load_rejects_wrong_version_and_damage(tmp_path, rng):
     _rewrite(good, short, G_upper=g[:-1])
     with pytest.raises(ValueError, match="damaged"):
         repsim.Moments.load(short)
+
+
+def test_name_lists_and_positive_ints_are_checked_in_one_place():
+    from repsim._validation import name_tuple, positive_int
+
+    assert name_tuple("a", "sites", "site") == ("a",)
+    assert name_tuple(["a", "b"], "sites", "site") == ("a", "b")
+    with pytest.raises(TypeError, match="metrics must be a metric name or a sequence of them, got int"):
+        name_tuple(3, "metrics", "metric")
+    with pytest.raises(ValueError, match="metrics is empty"):
+        name_tuple([], "metrics", "metric")
+    with pytest.raises(TypeError, match="metric names must be str, got 1"):
+        name_tuple(["cka", 1], "metrics", "metric")
+    with pytest.raises(ValueError, match=r"metrics: metric\(s\) \['cka'\] given more than once"):
+        name_tuple(["cka", "rv", "cka"], "metrics", "metric")
+    assert positive_int(np.int64(3), "k") == 3 and type(positive_int(np.int64(3), "k")) is int
+    for bad in (0, -1, True, 2.0, "3"):
+        with pytest.raises(ValueError, match="k must be a positive int"):
+            positive_int(bad, "k")

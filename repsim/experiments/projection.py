@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from .._validation import name_tuple
 from ..moments import Moments
 from ._logreg import accuracy, as_features, as_head, as_labels, fit_logistic, json_floats, readonly, split_labels
 
@@ -144,18 +145,10 @@ def _rng(seed: int, method: str, n: int, repeat: int) -> np.random.Generator:
 
 
 def _check_methods(methods) -> tuple:
-    if isinstance(methods, str):
-        methods = (methods,)
-    if not isinstance(methods, Iterable):
-        raise TypeError(f"methods must be a method name or a sequence of them, got {type(methods).__name__}")
-    methods = tuple(methods)
-    if not methods:
-        raise ValueError("methods must name at least one method")
+    methods = name_tuple(methods, "methods", "method")
     bad = [m for m in methods if m not in ALL_METHODS]
     if bad:
         raise ValueError(f"methods: unknown method(s) {bad}; choose from {list(ALL_METHODS)}")
-    if len(set(methods)) != len(methods):
-        raise ValueError(f"methods must not repeat a method, got {list(methods)}")
     return methods
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from .._validation import positive_int
 from ..statistics import StatisticsView
 from ._common import one_shot
 
@@ -239,8 +240,7 @@ def cca_from_stats(view: StatisticsView, x: str, y: str, eps: float = 0.0, rtol:
 def svcca_from_stats(view, x, y, keep=0.99, k=None, rtol: float = 1e-10) -> CCAResult:
     """SVCCA (Raghu et al. 2017): CCA on the top principal directions of each side (MATH.md §2 v)."""
     if k is not None:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive int, got {k!r}")
+        k = positive_int(k, "k")
         keep = None
     else:
         keep = _check_float(keep, "keep", low=0.0, high=1.0, low_open=True)
