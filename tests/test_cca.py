@@ -482,6 +482,18 @@ def test_matrix_entries_equal_pairwise_calls(metric, options, pairwise):
     np.testing.assert_allclose(sub.values, M.values[2:, :2], rtol=1e-14, atol=0)
 
 
+def test_google_pwcca_matrix_reuses_per_site_work_and_equals_fresh_calls():
+    """The per-site google factorisations are cached on the view; every entry still equals a fresh one-shot call."""
+    data, m = _three_site_moments()
+    M = m.matrix("pwcca", rows=["c", "a"], cols=["b", "a"], convention="google")
+    cached = {k for k in m.statistics(True).cache if k[0] == "google"}
+    assert cached == {("google", s, 0.0) for s in ("a", "b", "c")}
+    for i, x in enumerate(["c", "a"]):
+        for j, y in enumerate(["b", "a"]):
+            want = repsim.pwcca(data[x], data[y], convention="google")
+            assert abs(M.values[i, j] - want) <= 1e-9, (x, y)
+
+
 def test_site_methods_equal_array_functions():
     data, m = _three_site_moments()
     a, b = data["a"], data["b"]

@@ -187,23 +187,33 @@ def _pair(view: StatisticsView, x: str, y: str, wx: _Whitening, wy: _Whitening):
     return T, U, np.clip(s, 0.0, 1.0), Vt.T
 
 
-def _undefined_result(view, x, y, eps, rtol) -> CCAResult:
-    """The documented value for a constant side: no correlations, NaN summaries."""
-    px, py = view.layout.dims[view.layout.index(x)], view.layout.dims[view.layout.index(y)]
+def _result(view, x, y, rho, mean_rho2, rank_x, rank_y, x_weights, y_weights, eps, rtol) -> CCAResult:
     return CCAResult(
-        rho=np.zeros(0),
-        mean_rho=float("nan"),
-        mean_rho2=float("nan"),
-        rank_x=0,
-        rank_y=0,
+        rho=rho,
+        mean_rho=float(rho.mean()) if rho.size else float("nan"),
+        mean_rho2=mean_rho2,
+        rank_x=rank_x,
+        rank_y=rank_y,
         n=view.n,
-        x_weights=np.zeros((px, 0)),
-        y_weights=np.zeros((py, 0)),
+        x_weights=x_weights,
+        y_weights=y_weights,
         x_mean=view.reference[view.layout.index(x)].copy(),
         y_mean=view.reference[view.layout.index(y)].copy(),
         eps=eps,
         rtol=rtol,
     )
+
+
+def _pair_result(view, x, y, T, rho, rank_x, rank_y, x_weights, y_weights, eps, rtol) -> CCAResult:
+    """CCAResult from the whitened cross block T and its singular values ρ (mean ρ² = ‖T‖²_F / k)."""
+    mean_rho2 = float(min(1.0, np.einsum("ij,ij->", T, T) / rho.size))
+    return _result(view, x, y, rho, mean_rho2, rank_x, rank_y, x_weights, y_weights, eps, rtol)
+
+
+def _undefined_result(view, x, y, eps, rtol) -> CCAResult:
+    """The documented value for a constant side: no correlations, NaN summaries."""
+    px, py = view.layout.dims[view.layout.index(x)], view.layout.dims[view.layout.index(y)]
+    return _result(view, x, y, np.zeros(0), float("nan"), 0, 0, np.zeros((px, 0)), np.zeros((py, 0)), eps, rtol)
 
 
 def _embed(mask, M):
@@ -221,20 +231,8 @@ def cca_from_stats(view: StatisticsView, x: str, y: str, eps: float = 0.0, rtol:
         return _undefined_result(view, x, y, eps, rtol)
     T, U, rho, V = _pair(view, x, y, wx, wy)
     k = rho.size
-    return CCAResult(
-        rho=rho,
-        mean_rho=float(rho.mean()),
-        mean_rho2=float(min(1.0, np.einsum("ij,ij->", T, T) / k)),
-        rank_x=wx.W.shape[1],
-        rank_y=wy.W.shape[1],
-        n=view.n,
-        x_weights=_embed(wx.keep, wx.W @ U[:, :k]),
-        y_weights=_embed(wy.keep, wy.W @ V[:, :k]),
-        x_mean=view.reference[view.layout.index(x)].copy(),
-        y_mean=view.reference[view.layout.index(y)].copy(),
-        eps=eps,
-        rtol=rtol,
-    )
+    return _pair_result(view, x, y, T, rho, wx.W.shape[1], wy.W.shape[1], _embed(wx.keep, wx.W @ U[:, :k]),
+                        _embed(wy.keep, wy.W @ V[:, :k]), eps, rtol)
 
 
 def svcca_from_stats(view, x, y, keep=0.99, k=None, rtol: float = 1e-10) -> CCAResult:
@@ -260,20 +258,7 @@ def svcca_from_stats(view, x, y, keep=0.99, k=None, rtol: float = 1e-10) -> CCAR
         )
     T, U, rho, V = _pair(view, x, y, wx, wy)
     kk = rho.size
-    return CCAResult(
-        rho=rho,
-        mean_rho=float(rho.mean()),
-        mean_rho2=float(min(1.0, np.einsum("ij,ij->", T, T) / kk)),
-        rank_x=rx,
-        rank_y=ry,
-        n=n,
-        x_weights=wx.W @ U[:, :kk],
-        y_weights=wy.W @ V[:, :kk],
-        x_mean=view.reference[view.layout.index(x)].copy(),
-        y_mean=view.reference[view.layout.index(y)].copy(),
-        eps=0.0,
-        rtol=rtol,
-    )
+    return _pair_result(view, x, y, T, rho, rx, ry, wx.W @ U[:, :kk], wy.W @ V[:, :kk], 0.0, rtol)
 
 
 def pwcca_from_stats(view, x, y, convention="morcos", eps: float = 0.0, rtol: float = 1e-10) -> PWCCAResult:
@@ -298,6 +283,24 @@ def pwcca_from_stats(view, x, y, convention="morcos", eps: float = 0.0, rtol: fl
     return PWCCAResult(float(weights @ rho), rho, weights, side, "morcos")
 
 
+def _google_side(view, site, epsilon):
+    """Per-site part of google's compute_pwcca, cached on the view for matrices: the largest |entry| of the ddof-1
+    covariance, the neurons kept (scaled variance ≥ ε), and Σ^{-1/2} of the kept, scaled, ε-ridged block as the
+    eigen square root of its pseudo-inverse."""
+    key = ("google", site, epsilon)
+    if key not in view.cache:
+        A = view.block(site, site) / (view.n - 1)
+        top = float(np.max(np.abs(A)))
+        if top == 0:
+            view.cache[key] = (0.0, None, None)
+        else:
+            A = A / top
+            keep = np.abs(np.diag(A)) >= epsilon
+            lam, V = np.linalg.eigh(np.linalg.pinv(A[np.ix_(keep, keep)] + epsilon * np.eye(keep.sum())))
+            view.cache[key] = (top, keep, (V * np.sqrt(np.clip(lam, 0.0, None))) @ V.T)
+    return view.cache[key]
+
+
 def _pwcca_google(view, x, y, epsilon):
     """google/svcca ``compute_pwcca`` from the statistics, quirks included (PEERS.md §1).
 
@@ -311,29 +314,18 @@ def _pwcca_google(view, x, y, epsilon):
     n = view.n
     if n < 2:
         raise ValueError(f"pwcca(convention='google') needs at least 2 samples (ddof-1 covariances): with n={n} every neuron is constant")
-    A = view.block(x, x) / (n - 1)
-    B = view.block(y, y) / (n - 1)
-    C = view.block(x, y) / (n - 1)
-    xmax, ymax = np.max(np.abs(A)), np.max(np.abs(B))
+    xmax, kx, ix = _google_side(view, x, epsilon)
+    ymax, ky, iy = _google_side(view, y, epsilon)
     if xmax == 0 or ymax == 0:
         raise ValueError("pwcca(convention='google'): a side is constant (its covariance is zero)")
-    A, B, C = A / xmax, B / ymax, C / np.sqrt(xmax * ymax)
-    kx, ky = np.abs(np.diag(A)) >= epsilon, np.abs(np.diag(B)) >= epsilon
     if kx.sum() > ky.sum():
         raise ValueError(
             "pwcca(convention='google'): X keeps more neurons than Y, and google/svcca's compute_pwcca then indexes "
             "acts1 with Y's indices (svcca PR #9), which is an error or a wrong number; pass the narrower layer as X, "
             "or use convention='morcos'"
         )
-    A = A[np.ix_(kx, kx)] + epsilon * np.eye(kx.sum())
-    B = B[np.ix_(ky, ky)] + epsilon * np.eye(ky.sum())
-    C = C[np.ix_(kx, ky)]
-
-    def inv_sqrt(M):
-        lam, V = np.linalg.eigh(np.linalg.pinv(M))
-        return (V * np.sqrt(np.clip(lam, 0.0, None))) @ V.T
-
-    u, s, _ = np.linalg.svd(inv_sqrt(A) @ C @ inv_sqrt(B))
+    C = (view.block(x, y) / ((n - 1) * np.sqrt(xmax * ymax)))[np.ix_(kx, ky)]
+    u, s, _ = np.linalg.svd(ix @ C @ iy)
     rho = np.abs(s)
     Ax = view.block(x, x)[np.ix_(kx, kx)]
     mu = view.reference[view.layout.index(x)][kx]
