@@ -150,13 +150,39 @@ def check_batch(batch, sites: tuple[str, ...] | None, dims: dict[str, int] | Non
     return order, arrays, rows
 
 
+def all_finite(array: np.ndarray) -> bool:
+    """Every entry finite (a finite sum proves it in one reduction; otherwise the entries are checked)."""
+    return bool(np.isfinite(array.sum()) or np.isfinite(array).all())
+
+
+def as_float64_array(a, name: str) -> np.ndarray:
+    """A finite float64 NumPy copy, any shape, of an array or a (CPU or CUDA) torch tensor, no autograd history:
+    for parameters such as classifier heads, not for activations (those go through :func:`as_float_matrix`)."""
+    if _is_torch(a):
+        import torch
+
+        if not isinstance(a, torch.Tensor):
+            raise TypeError(f"{name} must be an array or a torch.Tensor, got {type(a).__name__}")
+        if not a.is_floating_point():
+            raise TypeError(f"{name} must hold floating-point values, got dtype {a.dtype}")
+        a = a.detach().to(device="cpu", dtype=torch.float64).numpy()
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # ragged lists and other junk
+        raise TypeError(f"{name} cannot be read as an array ({exc})") from None
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.floating):
+        raise TypeError(f"{name} must hold floating-point values, got dtype {arr.dtype}")
+    arr = np.array(arr, dtype=np.float64)
+    if not all_finite(arr):
+        raise ValueError(f"{name} contains NaN or Inf")
+    return arr
+
+
 def first_nonfinite(array: np.ndarray) -> str | None:
     """'NaN at row r, column c' for the first non-finite entry of a 2-D array, or None (one vectorised pass)."""
-    if np.isfinite(array.sum()):  # fast path: a finite sum means every entry is finite
+    if all_finite(array):
         return None
     finite = np.isfinite(array)
-    if finite.all():
-        return None
     r, col = (int(v) for v in np.argwhere(~finite)[0])
     return f"{'NaN' if np.isnan(array[r, col]) else 'Inf'} at row {r}, column {col}"
 

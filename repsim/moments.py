@@ -125,7 +125,7 @@ class Moments:
     @property
     def dims(self) -> dict[str, int]:
         """Number of features of each site."""
-        return dict(zip(self._layout.sites, self._layout.dims)) if self._layout else {}
+        return dict(self._layout.dim_of) if self._layout else {}
 
     @property
     def reference(self) -> dict[str, np.ndarray]:
@@ -169,7 +169,7 @@ class Moments:
         if self._acc is not None or self._wants_torch(batch):
             return self._update_torch(batch)
         order, arrays, rows = _validation.check_batch(
-            batch, layout.sites if layout else None, self.dims if layout else None, self._batches
+            batch, layout.sites if layout else None, layout.dim_of if layout else None, self._batches
         )
         if rows == 0:
             if layout is None:
@@ -221,7 +221,7 @@ class Moments:
             return _validation.as_float_tensor(value, name, index, device)
 
         order, tensors, rows = _validation.check_batch(
-            batch, layout.sites if layout else None, self.dims if layout else None, self._batches, convert
+            batch, layout.sites if layout else None, layout.dim_of if layout else None, self._batches, convert
         )
         if rows == 0:
             if layout is None:

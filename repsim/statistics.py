@@ -27,6 +27,11 @@ class Layout:
     def offsets(self) -> tuple[int, ...]:
         return tuple(int(v) for v in np.concatenate([[0], np.cumsum(self.dims)[:-1]]))
 
+    @cached_property
+    def dim_of(self) -> dict[str, int]:
+        """Number of features of each site."""
+        return dict(zip(self.sites, self.dims))
+
     @property
     def n_features(self) -> int:
         return int(sum(self.dims))

@@ -558,3 +558,16 @@ def test_name_lists_and_positive_ints_are_checked_in_one_place():
     for bad in (0, -1, True, 2.0, "3"):
         with pytest.raises(ValueError, match="k must be a positive int"):
             positive_int(bad, "k")
+
+
+def test_one_shot_errors_name_the_callers_row_beyond_the_first_chunk(rng):
+    """One-shot functions stream chunks of 8192 rows; a NaN found by the fused pass is reported at its row in the
+    caller's array, not in the chunk."""
+    X, Y = rng.normal(size=(9000, 3)), rng.normal(size=(9000, 2))
+    X[8500, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^X: NaN at row 8500, column 1; activations must be finite"):
+        repsim.cka(X, Y)
+    X[8500, 1] = 0.0
+    Y[8200, 0] = np.inf
+    with pytest.raises(ValueError, match=r"^Y: Inf at row 8200, column 0"):
+        repsim.rv2(X, Y)

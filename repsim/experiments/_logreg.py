@@ -15,29 +15,7 @@ import numpy as np
 from scipy import optimize
 from scipy.special import log_softmax
 
-from .._validation import as_float_matrix
-
-
-def _to_numpy(a, name: str) -> np.ndarray:
-    """A float64 NumPy copy of an array or a (CPU/CUDA) torch tensor, without autograd history."""
-    if type(a).__module__.split(".")[0] == "torch":
-        import torch
-
-        if not isinstance(a, torch.Tensor):
-            raise TypeError(f"{name} must be an array or a torch.Tensor, got {type(a).__name__}")
-        if not a.is_floating_point():
-            raise TypeError(f"{name} must hold floating-point values, got dtype {a.dtype}")
-        a = a.detach().to(device="cpu", dtype=torch.float64).numpy()
-    try:
-        arr = np.asarray(a)
-    except Exception as exc:  # ragged lists and other junk
-        raise TypeError(f"{name} cannot be read as an array ({exc})") from None
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(f"{name} must hold floating-point values, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or Inf")
-    return arr
+from .._validation import _is_torch, all_finite, as_float64_array, as_float_matrix
 
 
 def as_head(head, name: str, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +33,7 @@ def as_head(head, name: str, n_features: int | None = None) -> tuple[np.ndarray,
             f"{name} must be a (weight, bias) pair or an object with .weight and .bias (e.g. torch.nn.Linear), "
             f"got {type(head).__name__}"
         )
-    w = _to_numpy(weight, f"{name} weight")
+    w = as_float64_array(weight, f"{name} weight")
     if w.ndim != 2 or w.shape[0] < 2 or w.shape[1] < 1:
         raise ValueError(f"{name} weight must have shape (n_classes >= 2, n_features), got {w.shape}")
     if n_features is not None and w.shape[1] != n_features:
@@ -63,7 +41,7 @@ def as_head(head, name: str, n_features: int | None = None) -> tuple[np.ndarray,
             f"{name} weight has shape {w.shape}, but its features have {n_features} columns; "
             f"expected shape ({w.shape[0]}, {n_features})"
         )
-    b = np.zeros(w.shape[0]) if bias is None else _to_numpy(bias, f"{name} bias")
+    b = np.zeros(w.shape[0]) if bias is None else as_float64_array(bias, f"{name} bias")
     if b.shape != (w.shape[0],):
         raise ValueError(f"{name} bias must have shape ({w.shape[0]},), got {b.shape}")
     return w, b
@@ -74,14 +52,14 @@ def as_features(a, name: str) -> np.ndarray:
     arr = as_float_matrix(a, name).astype(np.float64, copy=False)
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} must have at least one row and one column, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    if not all_finite(arr):
         raise ValueError(f"{name} contains NaN or Inf")
     return arr
 
 
 def as_labels(a, name: str, n_samples: int, n_classes: int) -> np.ndarray:
     """A 1-D int64 array of ``n_samples`` class indices in [0, n_classes)."""
-    if type(a).__module__.split(".")[0] == "torch":
+    if _is_torch(a):
         a = a.detach().cpu().numpy()
     arr = np.asarray(a)
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):

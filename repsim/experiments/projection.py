@@ -188,10 +188,11 @@ def _check_fraction(value, name: str) -> float:
 
 
 def _check_inputs(train_a, test_a, train_b):
+    """train_a, test_a (None: not needed) and train_b as checked float64 matrices."""
     A = as_features(train_a, "train_a")
-    At = as_features(test_a, "test_a")
+    At = None if test_a is None else as_features(test_a, "test_a")
     B = as_features(train_b, "train_b")
-    if At.shape[1] != A.shape[1]:
+    if At is not None and At.shape[1] != A.shape[1]:
         raise ValueError(f"test_a must have the width of train_a ({A.shape[1]}), got shape {At.shape}")
     if B.shape[0] != A.shape[0]:
         raise ValueError(
@@ -230,7 +231,7 @@ def projection_matrix(train_a, train_b, method: str, n: int, pca_keep: float = 0
     ----------
     Raghu, Gilmer, Yosinski & Sohl-Dickstein. SVCCA. NeurIPS 2017 (Fig. 2).
     """
-    A, _, B = _check_inputs(train_a, train_a, train_b)
+    A, _, B = _check_inputs(train_a, None, train_b)
     (method,) = _check_methods(method)
     (n,) = _check_n_values([n], A.shape[1])
     keep = _check_fraction(pca_keep, "pca_keep")

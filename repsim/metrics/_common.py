@@ -14,20 +14,24 @@ ONE_SHOT_CHUNK = 8192
 def one_shot(X, Y):
     """Build a one-shot ``Moments`` with sites "X" and "Y" from two arrays (after validating them).
 
-    The rows are fed in chunks of ``ONE_SHOT_CHUNK``, so the extra memory is independent of n; non-finite values
-    are located on the whole arrays first, so an error names the row of the caller's array.
+    The rows are fed in chunks of ``ONE_SHOT_CHUNK``, so the extra memory is independent of n. The fused pass
+    flags non-finite values; only then are they located on the whole arrays, so that the error names the row of
+    the caller's array rather than of a chunk (no extra pass over valid data).
     """
     from .._validation import check_pair, first_nonfinite
     from ..moments import Moments
 
     x, y = check_pair(X, Y)
-    for name, a in (("X", x), ("Y", y)):
-        where = first_nonfinite(a)
-        if where is not None:
-            raise ValueError(f"{name}: {where}; activations must be finite")
     m = Moments()
-    for start in range(0, x.shape[0], ONE_SHOT_CHUNK):
-        m.update({"X": x[start : start + ONE_SHOT_CHUNK], "Y": y[start : start + ONE_SHOT_CHUNK]})
+    try:
+        for start in range(0, x.shape[0], ONE_SHOT_CHUNK):
+            m.update({"X": x[start : start + ONE_SHOT_CHUNK], "Y": y[start : start + ONE_SHOT_CHUNK]})
+    except ValueError:
+        for name, a in (("X", x), ("Y", y)):
+            where = first_nonfinite(a)
+            if where is not None:
+                raise ValueError(f"{name}: {where}; activations must be finite") from None
+        raise
     return m
 
 

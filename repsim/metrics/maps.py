@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from .._validation import _is_torch, as_float64_array
 from ..statistics import StatisticsView
 from ._common import one_shot
 
@@ -42,11 +43,13 @@ class AffineMap:
 
     def transform(self, X):
         """Map rows of X (shape (n, p); NumPy array or torch tensor) to shape (n, q)."""
-        if type(X).__module__.split(".")[0] == "torch":
+        if not _is_torch(X):
+            X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.W.shape[0]:
+            raise ValueError(f"X must have shape (n, {self.W.shape[0]}), got {tuple(X.shape)}")
+        if _is_torch(X):
             import torch
 
-            if X.ndim != 2 or X.shape[1] != self.W.shape[0]:
-                raise ValueError(f"X must have shape (n, {self.W.shape[0]}), got {tuple(X.shape)}")
             if X.is_complex():
                 raise TypeError(f"X must be real, got dtype {X.dtype}")
             if not X.is_floating_point():  # integer input maps like NumPy's: to float64
@@ -54,9 +57,6 @@ class AffineMap:
             W = torch.as_tensor(self.W, dtype=X.dtype, device=X.device)
             b = torch.as_tensor(self.b, dtype=X.dtype, device=X.device)
             return X @ W + b
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.W.shape[0]:
-            raise ValueError(f"X must have shape (n, {self.W.shape[0]}), got {X.shape}")
         return X @ self.W + self.b
 
     __call__ = transform
@@ -172,16 +172,9 @@ def _head(obj, name):
 def _as_matrix(a, name, ndim):
     if a is None:
         return None
-    if type(a).__module__.split(".")[0] == "torch":
-        a = a.detach().cpu().to(dtype=__import__("torch").float64).numpy()
-    a = np.asarray(a)
-    if not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"{name} must hold floating-point values, got dtype {a.dtype}")
-    a = a.astype(np.float64)
+    a = as_float64_array(a, name)
     if a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or Inf")
     return a
 
 
