@@ -30,26 +30,20 @@ py::tuple fill_augmented(OutArray out, const py::list& sites, const py::list& re
     keep.reserve(sites.size());
     views.reserve(sites.size());
     for (std::size_t s = 0; s < sites.size(); ++s) {
+        // array_t's isinstance compares dtypes by equivalence (native byte order) and checks C-contiguity
+        const bool f32 = py::isinstance<py::array_t<float, py::array::c_style>>(sites[s]);
+        const bool f64 = py::isinstance<py::array_t<double, py::array::c_style>>(sites[s]);
+        if (!f32 && !f64)
+            throw py::type_error("site " + std::to_string(s) + " must be a C-contiguous float32 or float64 array");
         py::array a = py::reinterpret_borrow<py::array>(sites[s]);
-        if (!py::isinstance<py::array>(sites[s])) throw py::type_error("site " + std::to_string(s) + " is not an array");
-        // dtype objects are compared by kind and size (identity fails for equal dtypes built another way);
-        // byte order is normalised to native in Python (repsim/_validation.py)
-        const py::dtype dt = a.dtype();
-        const bool native = dt.byteorder() != '>';
-        const bool f32 = native && dt.kind() == 'f' && dt.itemsize() == 4;
-        const bool f64 = native && dt.kind() == 'f' && dt.itemsize() == 8;
-        if (!f32 && !f64) throw py::type_error("site " + std::to_string(s) + " must be float32 or float64");
         if (a.ndim() != 2 || a.shape(0) != rows) {
             throw std::invalid_argument("site " + std::to_string(s) + " must be 2-D with as many rows as out");
         }
-        if (!(a.flags() & py::array::c_style)) {
-            throw std::invalid_argument("site " + std::to_string(s) + " must be C-contiguous");
-        }
+        if (!py::isinstance<py::array_t<double, py::array::c_style>>(references[s]))
+            throw py::type_error("reference " + std::to_string(s) + " must be a C-contiguous float64 array");
         auto ref = py::reinterpret_borrow<py::array>(references[s]);
-        if (!py::isinstance<py::array_t<double, py::array::c_style>>(references[s]) || ref.ndim() != 1 ||
-            ref.shape(0) != a.shape(1) || ref.dtype().kind() != 'f' || ref.dtype().itemsize() != 8 ||
-            !(ref.flags() & py::array::c_style)) {
-            throw std::invalid_argument("reference " + std::to_string(s) + " must be a contiguous float64 vector");
+        if (ref.ndim() != 1 || ref.shape(0) != a.shape(1)) {
+            throw std::invalid_argument("reference " + std::to_string(s) + " must be a vector of the site's width");
         }
         repsim::SiteView v;
         v.data = a.data();

@@ -203,12 +203,6 @@ def nonfinite_message(site: str, batch_index: int, array: np.ndarray, row: int) 
 MIN_SPREAD = 1e-140
 
 
-def check_first_batch_scale(W: np.ndarray, layout, batch_index: int) -> None:
-    """Reject a first batch whose spread is so small that |x̃|⁴ underflows (a rescaling fixes it exactly)."""
-    P, L = layout.n_features, len(layout.sites)
-    check_norm_means(W[:, P : P + L].mean(axis=0), layout, batch_index)
-
-
 def check_norm_means(norm_means, layout, batch_index: int) -> None:
     """``norm_means[s]`` is the first batch's mean squared distance to the reference of site s."""
     for k, site in enumerate(layout.sites):

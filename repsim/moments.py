@@ -43,6 +43,15 @@ def _check_finite_statistics(G: np.ndarray, P: int, what: str) -> None:
 _CHECK_BLOCK = 256
 
 
+def _mean64(a):
+    """Column means in float64 as a NumPy vector, of a NumPy array or a torch tensor (on any device)."""
+    if _validation._is_torch(a):
+        import torch
+
+        return a.to(torch.float64).mean(dim=0).cpu().numpy()
+    return a.mean(axis=0, dtype=np.float64)
+
+
 class Moments:
     """Streaming, exact sufficient statistics of one or more *sites* (representations of the same samples).
 
@@ -166,10 +175,11 @@ class Moments:
         self
         """
         layout = self._layout
-        if self._acc is not None or self._wants_torch(batch):
-            return self._update_torch(batch)
+        on_device = self._acc is not None or self._wants_torch(batch)
+        device = self._device_of(batch) if on_device else None
+        convert = (lambda v, name, i: _validation.as_float_tensor(v, name, i, device)) if on_device else None
         order, arrays, rows = _validation.check_batch(
-            batch, layout.sites if layout else None, layout.dim_of if layout else None, self._batches
+            batch, layout.sites if layout else None, layout.dim_of if layout else None, self._batches, convert
         )
         if rows == 0:
             if layout is None:
@@ -178,26 +188,55 @@ class Moments:
             return self
         first = layout is None
         if first:
-            layout = Layout(tuple(order), tuple(a.shape[1] for a in arrays))
-            reference = [a.mean(axis=0, dtype=np.float64) for a in arrays]
+            layout = Layout(tuple(order), tuple(int(a.shape[1]) for a in arrays))
+            reference = [_mean64(a) for a in arrays]
         else:
             reference = self._reference
-        W = self._batch_buffer(rows, layout.d)
-        site, row = self._fill(W, arrays, reference, self._n_threads)
-        if site >= 0:
-            raise ValueError(_validation.nonfinite_message(order[site], self._batches, arrays[site], row))
+        # the backend step: augmented rows W, the first bad row, the norm means of the first batch, and G += WᵀW
+        if on_device:
+            acc = self._acc if self._acc is not None else self._device_accumulator(layout, reference, device)
+            W, win_ref = acc.prepare(arrays)
+            bad = acc.find_bad(W)
+        else:
+            W = self._batch_buffer(rows, layout.d)
+            site, row = self._fill(W, arrays, reference, self._n_threads)
+            bad = (site, row) if site >= 0 else None
+        if bad is not None:
+            site, row = bad
+            array = arrays[site].cpu().numpy() if on_device else arrays[site]
+            raise ValueError(_validation.nonfinite_message(order[site], self._batches, array, row))
         if first:
-            _validation.check_first_batch_scale(W, layout, self._batches)
+            P, L = layout.n_features, len(layout.sites)
+            norm_means = acc.norm_means(W) if on_device else W[:, P : P + L].mean(axis=0)
+            _validation.check_norm_means(norm_means, layout, self._batches)
             self._layout, self._reference = layout, reference
             self._G = np.zeros((layout.d, layout.d), order="F")
-        # G += WᵀW in place: W is C-ordered (rows, d), so W.T is the Fortran-ordered (d, rows) operand dsyrk wants.
-        out = blas.dsyrk(1.0, W.T, beta=1.0, c=self._G, trans=0, lower=0, overwrite_c=1)
-        if not np.shares_memory(out, self._G):  # pragma: no cover - guards a BLAS wrapper change
-            self._G = out
+        if on_device:
+            self._acc = acc
+            acc.add(W, win_ref)
+        else:
+            # G += WᵀW in place: W is C-ordered (rows, d), so W.T is the Fortran-ordered (d, rows) operand dsyrk wants
+            out = blas.dsyrk(1.0, W.T, beta=1.0, c=self._G, trans=0, lower=0, overwrite_c=1)
+            if not np.shares_memory(out, self._G):  # pragma: no cover - guards a BLAS wrapper change
+                self._G = out
         self._n += rows
         self._batches += 1
         self._views.clear()
         return self
+
+    def _device_of(self, batch):
+        """The device of the accumulator, else of the batch's first tensor (CPU for NumPy-only batches)."""
+        if self._acc is not None:
+            return self._acc.device
+        first = next((v for v in batch.values() if _validation._is_torch(v)), None) if isinstance(batch, Mapping) else None
+        return first.device if first is not None else "cpu"
+
+    def _device_accumulator(self, layout, reference, device):
+        """A TorchAccumulator about ``reference`` (also when statistics loaded or merged on the host continue on
+        the device)."""
+        from ._torch_backend import TorchAccumulator
+
+        return TorchAccumulator(layout, reference, device, self._precision, self._window)
 
     def _wants_torch(self, batch) -> bool:
         if self._backend == "torch":
@@ -206,54 +245,6 @@ class Moments:
             return False
         return any(_validation._is_torch(v) and getattr(v, "device", None) is not None and v.device.type != "cpu"
                    for v in batch.values())
-
-    def _update_torch(self, batch) -> "Moments":
-        from ._torch_backend import TorchAccumulator
-
-        layout = self._layout
-        if self._acc is not None:
-            device = self._acc.device
-        else:
-            first = next((v for v in batch.values() if _validation._is_torch(v)), None) if isinstance(batch, Mapping) else None
-            device = first.device if first is not None else "cpu"
-
-        def convert(value, name, index):
-            return _validation.as_float_tensor(value, name, index, device)
-
-        order, tensors, rows = _validation.check_batch(
-            batch, layout.sites if layout else None, layout.dim_of if layout else None, self._batches, convert
-        )
-        if rows == 0:
-            if layout is None:
-                raise ValueError(f"batch {self._batches}: the first update must have at least one row")
-            self._batches += 1
-            return self
-        first = layout is None
-        if first:
-            layout = Layout(tuple(order), tuple(int(t.shape[1]) for t in tensors))
-            reference = [t.to(__import__("torch").float64).mean(dim=0).cpu().numpy() for t in tensors]
-            acc = TorchAccumulator(layout, reference, device, self._precision, self._window)
-        elif self._acc is None:  # statistics loaded, copied or merged on the host: continue on the device
-            acc = TorchAccumulator(layout, self._reference, device, self._precision, self._window)
-        else:
-            acc = self._acc
-        W, win_ref = acc.prepare(tensors)
-        bad = acc.find_bad(W)
-        if bad is not None:
-            site, row = bad
-            raise ValueError(
-                _validation.nonfinite_message(order[site], self._batches, tensors[site].cpu().numpy(), row)
-            )
-        if first:
-            _validation.check_norm_means(acc.norm_means(W), layout, self._batches)
-            self._layout, self._reference = layout, reference
-            self._G = np.zeros((layout.d, layout.d), order="F")
-        self._acc = acc
-        acc.add(W, win_ref)
-        self._n += rows
-        self._batches += 1
-        self._views.clear()
-        return self
 
     def _sync(self) -> None:
         """Move what the device accumulated into the CPU float64 statistics (exact: same reference)."""

@@ -571,3 +571,23 @@ def test_one_shot_errors_name_the_callers_row_beyond_the_first_chunk(rng):
     Y[8200, 0] = np.inf
     with pytest.raises(ValueError, match=r"^Y: Inf at row 8200, column 0"):
         repsim.rv2(X, Y)
+
+
+def test_compiled_boundary_rejects_what_python_would_never_send():
+    """The C++ fused pass checks its inputs once more (a misuse must raise, not read out of bounds)."""
+    from repsim._engines import require_core
+
+    core = require_core("fill_augmented")
+    out = np.zeros((4, 3 + 1 + 1))
+    ref = np.zeros(3)
+    good = np.ones((4, 3))
+    assert core.fill_augmented(out, [good], [ref]) == (-1, -1)
+    for bad in (good.astype(np.int64), good.astype(">f8"), np.ones((3, 4)).T, good.astype(np.float16)):
+        with pytest.raises(TypeError, match="site 0 must be a C-contiguous float32 or float64 array"):
+            core.fill_augmented(out, [bad], [ref])
+    with pytest.raises(ValueError, match="site 0 must be 2-D with as many rows as out"):
+        core.fill_augmented(out, [np.ones((5, 3))], [ref])
+    with pytest.raises(TypeError, match="reference 0 must be a C-contiguous float64 array"):
+        core.fill_augmented(out, [good], [ref.astype(np.float32)])
+    with pytest.raises(ValueError, match="reference 0 must be a vector of the site's width"):
+        core.fill_augmented(out, [good], [np.zeros(2)])
