@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
-CNN_LAYERS = CONV_LAYERS + ("fc", "head")
 
 
 class CNN1d(nn.Module):

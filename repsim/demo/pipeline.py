@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .data import make_mnist1d
-from .models import CNN_LAYERS, CONV_LAYERS
+from .models import CONV_LAYERS
 from .train import TrainSpec, accuracy, cache_dir, load_or_train
 
 #: ε values of the max-match curves (Wang et al. 2018, Fig. 3).
@@ -212,14 +212,21 @@ def run_layer_similarity(models: dict, data, batch: int):
     )
 
 
+def _match_specs():
+    """The max-match layers: conv layers with each position a sample (channels are the neurons), fc flattened."""
+    from ..torch import LayerSpec
+
+    return [LayerSpec(name, reduce="positions") for name in CONV_LAYERS] + [LayerSpec("fc")]
+
+
 def run_matches(models: dict, untrained, data, cfg: DemoConfig):
     """Seeds 003/004: max-match curves of every layer (CNN A vs CNN B, CNN A vs untrained) and simple matches."""
     import torch
 
     from ..moments import Moments
-    from ..torch import LayerSpec, capture
+    from ..torch import capture
 
-    specs = [LayerSpec(name, reduce="positions") for name in CONV_LAYERS] + [LayerSpec("fc")]
+    specs = _match_specs()
     nets = {"cnn_a": models["cnn_a"], "cnn_b": models["cnn_b"], "untrained": untrained}
     stats = {layer: Moments() for layer in MATCH_LAYERS}
     caps = {name: capture(net, specs, label=name) for name, net in nets.items()}
@@ -266,8 +273,9 @@ def _small_match_neurons(simple) -> int:
     return len(xs) + len(ys)
 
 
-def _matrix_dict(sm) -> dict:
-    return {"rows": [r.split(".", 1)[1] for r in sm.rows], "cols": [c.split(".", 1)[1] for c in sm.cols],
+def _matrix_dict(report, metric) -> dict:
+    sm = report[metric]
+    return {"rows": [report.layer_of(r) for r in sm.rows], "cols": [report.layer_of(c) for c in sm.cols],
             "values": sm.to_dict()["values"]}
 
 
@@ -378,18 +386,18 @@ def run(cfg: DemoConfig = DemoConfig(), use_cache: bool = True, progress: bool =
         "stitching": stitching,
         "projection": curves.to_dict(),
         "layer_similarity": {
-            "rows_model": "cnn_a",
-            "cols_model": "cnn_b",
-            "layers": list(CNN_LAYERS),
-            "reduction": {**{c: "pool" for c in CONV_LAYERS}, "fc": "flatten", "head": "flatten"},
+            "rows_model": report.rows_model,
+            "cols_model": report.cols_model,
+            "layers": [info["name"] for info in report.layers[report.rows_model]],
+            "reduction": {info["name"]: info["reduce"] for info in report.layers[report.rows_model]},
             "n_samples": report.n_samples,
-            **{metric: _matrix_dict(report[metric]) for metric in report.metrics},
+            **{metric: _matrix_dict(report, metric) for metric in report.metrics},
             "rv2_row_argmax": [int(j) for j in np.argmax(rv2, axis=1)],
         },
         "max_match": {
             "eps": list(cfg.eps),
             "center": False,
-            "reduction": {**{c: "positions" for c in CONV_LAYERS}, "fc": "flatten"},
+            "reduction": {s.name: s.reduce for s in _match_specs()},
             "layers": {
                 layer: {
                     "rows": int(c["rows"]),
