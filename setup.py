@@ -17,7 +17,7 @@ ext_modules = [
         sorted(glob("csrc/*.cpp")),
         include_dirs=["csrc"],
         cxx_std=17,
-        # Portable optimisation only: never host-tuned flags (STYLE.md, anti-pattern 1).
+        # Portable optimisation only: never host-tuned flags (docs/contributing.md, anti-pattern 1).
         extra_compile_args=["-O3", "-pthread"],
         extra_link_args=["-pthread"],
         optional=not STRICT,

@@ -1,4 +1,4 @@
-"""Gram space (MATH.md §4): RBF CKA vs in-memory numpy and ckatorch; wide linear RV2 in Gram vs feature space vs hoggorm.
+"""Gram space (docs/math.md §4): RBF CKA vs in-memory numpy and ckatorch; wide linear RV2 in Gram vs feature space vs hoggorm.
 
 RBF CKA (threshold / ``sigma`` 0.5, Kornblith's median bandwidth), X and Y of n samples × 512 features:
 

@@ -179,7 +179,7 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "repsim compiled kernels (C++17)";
     m.def("fill_augmented", &fill_augmented, py::arg("out").noconvert(), py::arg("sites"), py::arg("references"),
           py::arg("n_threads") = 1,
-          "Fused pass of MATH.md §1: write the shifted fp64 rows, per-site squared row norms and the ones column "
+          "Fused pass of docs/math.md §1: write the shifted fp64 rows, per-site squared row norms and the ones column "
           "of one batch into out (rows x d, C-contiguous float64). Releases the GIL. Returns (site, row) of the "
           "first non-finite shifted row, or (-1, -1).");
     m.def(

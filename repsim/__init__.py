@@ -1,6 +1,6 @@
 """repsim: fast, exact, streaming representational similarity.
 
-One path: activations → :class:`Moments` (exact sufficient statistics, MATH.md §1) → metric.
+One path: activations → :class:`Moments` (exact sufficient statistics, docs/math.md §1) → metric.
 
 Import side effect: ``OPENBLAS_THREAD_TIMEOUT`` is set to 4 unless already set, before SciPy's OpenBLAS loads.
 repsim's BLAS calls (SciPy's bundled OpenBLAS) alternate with other thread pools — torch's forward passes in

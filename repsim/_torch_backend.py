@@ -1,4 +1,4 @@
-"""Statistics kept on the activations' device with torch ops (MATH.md §1, §3.4).
+"""Statistics kept on the activations' device with torch ops (docs/math.md §1, §3.4).
 
 Used by :class:`repsim.Moments` for CUDA tensors (or when ``backend="torch"``). The device holds the augmented
 second-moment matrix about the same fixed reference as the CPU path; :meth:`TorchAccumulator.drain` hands the
@@ -8,11 +8,11 @@ runs on CPU float64.
 Precision modes:
 
 - ``"fp64"`` (default): each batch is converted to float64 on the device, shifted by the reference and added with
-  a float64 GEMM (``G.addmm_(Wᵀ, W)``). Exact to the rounding floor (MATH.md §3.2, *shift64*).
-- ``"window32"``: MATH.md §3.4's two-level scheme. Batches are shifted by the window's own reference (the mean of
+  a float64 GEMM (``G.addmm_(Wᵀ, W)``). Exact to the rounding floor (docs/math.md §3.2, *shift64*).
+- ``"window32"``: docs/math.md §3.4's two-level scheme. Batches are shifted by the window's own reference (the mean of
   its first sub-batch), multiplied in float32 with TF32 **off**, and summed into a float32 window buffer; every
   ``window`` rows the buffer is cast to float64, shifted exactly to the global reference (T G Tᵀ) and added to
-  the float64 accumulator. Measured in MATH.md: ≤ 2.4e-7 on normalised covariances and ≤ 1.6e-7 on CKA.
+  the float64 accumulator. Measured in docs/math.md: ≤ 2.4e-7 on normalised covariances and ≤ 1.6e-7 on CKA.
 """
 from __future__ import annotations
 

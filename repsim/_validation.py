@@ -1,6 +1,6 @@
 """Input checks and the one visible conversion of user arrays before they reach a kernel.
 
-Kernels receive C-contiguous float32 or float64 NumPy arrays (STYLE.md, boundary rule 1). Everything else is
+Kernels receive C-contiguous float32 or float64 NumPy arrays (docs/contributing.md, boundary rule 1). Everything else is
 converted here, once, or rejected with an error that names the argument, the site and the batch.
 """
 from __future__ import annotations

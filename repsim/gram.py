@@ -1,4 +1,4 @@
-"""Gram space (MATH.md §4): ``GramMoments``, an n × n Gram per site accumulated over *feature* blocks.
+"""Gram space (docs/math.md §4): ``GramMoments``, an n × n Gram per site accumulated over *feature* blocks.
 
 Feature space (``Moments``) keeps (Σp)² statistics and streams samples; Gram space keeps one n × n Gram per site
 and streams features (channels, spatial blocks of a conv map, shards of a wide layer). It is the right space when
@@ -14,7 +14,7 @@ exact too (uncentred RV / RV2), without ever subtracting large numbers.
 
 Metrics come from one fused Numba pass over the tiles of a pair of Grams (``_kernels.numba_gram.pair_pass``):
 S_KL = Σ_{i≠j} K_ij L_ij, S_KK, S_LL with the diagonal masked inside each tile, the off-diagonal row sums and the
-diagonals. Then (MATH.md §4)
+diagonals. Then (docs/math.md §4)
 
     CKA  = (S_KL + d_K·d_L) / √((S_KK + |d_K|²)(S_LL + |d_L|²))         (K, L from centred features)
     RV2  = S_KL / √(S_KK S_LL)
@@ -43,7 +43,7 @@ TILE = 512
 # fewest columns per chunk.
 CHUNK_ELEMENTS = 1 << 23
 MIN_CHUNK_COLUMNS = 1024
-# Gram space is chosen automatically when p + q > GRAM_RATIO · n (MATH.md §4, crossover rule).
+# Gram space is chosen automatically when p + q > GRAM_RATIO · n (docs/math.md §4, crossover rule).
 GRAM_RATIO = 1.5
 # Largest accepted |centred activation|² · features of one block: Gram entries are squared in the sums.
 MAX_BLOCK_NORM = 1e150
@@ -52,7 +52,7 @@ BANDWIDTHS = ("median", "median_lower", "median_offdiag", "fixed")
 KERNELS = ("linear", "rbf")
 SPACES = ("auto", "feature", "gram")
 
-# Metrics that have a Gram-space form, and those that do not (MATH.md §4: feature space only).
+# Metrics that have a Gram-space form, and those that do not (docs/math.md §4: feature space only).
 GRAM_METRICS = ("cka", "debiased_cka", "rv", "rv2", "rbf_cka", "debiased_rbf_cka")
 FEATURE_ONLY_METRICS = (
     "cca", "cca_r2", "svcca", "pwcca", "procrustes", "affine_map", "max_match", "match_curve", "simple_matches",
@@ -92,7 +92,7 @@ def available_memory() -> int | None:
 
 def choose_space(n: int, widths: Sequence[int], space: str = "auto", *, full_columns: bool = True,
                  memory_limit: int | None = None) -> str:
-    """Feature or Gram space for linear metrics of sites with ``widths`` features on n samples (MATH.md §4).
+    """Feature or Gram space for linear metrics of sites with ``widths`` features on n samples (docs/math.md §4).
 
     ``space="auto"`` picks ``"gram"`` only if all of these hold: Σp > GRAM_RATIO·n (1.5 n); the samples come as
     full-column blocks (``full_columns``; true for arrays, false for sample streams and sharded samples); and the
@@ -170,7 +170,7 @@ PARALLEL_MIN_ENTRIES = 1 << 20
 
 
 class _threads:
-    """Context manager: numba's thread count for the current thread, restored on exit (STYLE.md rule 3).
+    """Context manager: numba's thread count for the current thread, restored on exit (docs/contributing.md rule 3).
 
     Uses at most ``n_threads``, at most one thread per tile, and one thread for Grams under PARALLEL_MIN_ENTRIES.
     """
@@ -198,7 +198,7 @@ class _threads:
 
 @dataclass(frozen=True)
 class GramPairSums:
-    """The fused off-diagonal sums of one pair of (transformed) Grams K, L (MATH.md §4).
+    """The fused off-diagonal sums of one pair of (transformed) Grams K, L (docs/math.md §4).
 
     s_kl, s_kk, s_ll : Σ_{i≠j} K_ij L_ij, Σ_{i≠j} K_ij², Σ_{i≠j} L_ij²
     r_k, r_l : off-diagonal row sums Σ_{j≠i} K_ij (length n)
@@ -241,7 +241,7 @@ class GramPairSums:
 
 
 class GramMoments:
-    """Per-site n × n Gram matrices of column-centred features, accumulated over feature blocks (MATH.md §4).
+    """Per-site n × n Gram matrices of column-centred features, accumulated over feature blocks (docs/math.md §4).
 
     Every update gives, for some sites, a block of *columns* for all n samples; the Gram of a site is the sum of
     its blocks' Grams, so a wide layer can be streamed channel block by channel block (or spatial block by

@@ -1,4 +1,4 @@
-"""``Moments``: exact, additive sufficient statistics of named sites (MATH.md §1, DESIGN.md §1)."""
+"""``Moments``: exact, additive sufficient statistics of named sites (docs/math.md §1, docs/design.md §1)."""
 from __future__ import annotations
 
 import os
@@ -58,7 +58,7 @@ class Moments:
     For each batch of rows the augmented rows ``w = [x̃ per site ; |x̃|² per site ; 1]`` with ``x̃ = x − c`` are
     formed in one fused pass (C++ when built, Numba otherwise) into a reused buffer, and one in-place BLAS
     ``dsyrk`` adds ``WᵀW`` to the float64 matrix ``G = Σ w wᵀ``. The reference ``c`` is the mean of the first
-    batch of each site, which keeps the statistics accurate for activations with large means (MATH.md §3).
+    batch of each site, which keeps the statistics accurate for activations with large means (docs/math.md §3).
     Memory is ``O((Σp + L)²)``, independent of the number of samples.
 
     Every metric (``cka``, ``rv``, ``rv2`` ...) is a function of ``G``, so the result is the same whether the data
@@ -76,7 +76,7 @@ class Moments:
         (CPU tensors included). "numpy": always on the CPU (device tensors are copied to the host). Statistics
         reach CPU float64 before any metric is computed.
     precision : {"fp64", "window32"}
-        Device accumulation only (MATH.md §3.4): float64 GEMMs (default, exact), or float32 GEMMs with TF32 off
+        Device accumulation only (docs/math.md §3.4): float64 GEMMs (default, exact), or float32 GEMMs with TF32 off
         summed over windows of ``window`` rows and flushed into float64 with an exact shift (≈1e-7 on CKA).
     window : int, default 4096
         Rows per float32 window with ``precision="window32"``.
@@ -274,7 +274,7 @@ class Moments:
     def merge(self, other: "Moments") -> "Moments":
         """Add the statistics of ``other`` (same sites and widths, any reference), in place; return self.
 
-        Both are shifted exactly to their combined mean with T G Tᵀ (MATH.md §1.1–1.2, Chan's merge generalised
+        Both are shifted exactly to their combined mean with T G Tᵀ (docs/math.md §1.1–1.2, Chan's merge generalised
         to every block), then added. The result equals one pass over the union of the rows.
         """
         if not isinstance(other, Moments):
@@ -320,7 +320,7 @@ class Moments:
         return self
 
     def all_reduce(self, group=None) -> "Moments":
-        """Sum the statistics of every rank of a ``torch.distributed`` group, in place (MATH.md §1.2, protocol A).
+        """Sum the statistics of every rank of a ``torch.distributed`` group, in place (docs/math.md §1.2, protocol A).
 
         Rank 0's reference is broadcast; every rank moves its statistics to it exactly (T G Tᵀ, a no-op when the
         references already agree), then one SUM all-reduce of the packed upper triangle and n leaves every rank

@@ -1,4 +1,4 @@
-"""The augmented second-moment matrix G of MATH.md §1: its layout, exact shifts T G Tᵀ, and read-only views.
+"""The augmented second-moment matrix G of docs/math.md §1: its layout, exact shifts T G Tᵀ, and read-only views.
 
 G is kept as the **upper triangle** of a Fortran-ordered (d, d) float64 array, the storage that BLAS ``dsyrk``
 updates in place. For sites s = 1..L with p_s features each, the augmented row is
@@ -77,7 +77,7 @@ def symmetrize_upper(G: np.ndarray) -> np.ndarray:
 
 
 def shift_factors(layout: Layout, deltas) -> tuple[np.ndarray, np.ndarray]:
-    """U, V (d × (L+1), Fortran order) with T = I + U Vᵀ, the reference move by δ_s per site (MATH.md §1.1).
+    """U, V (d × (L+1), Fortran order) with T = I + U Vᵀ, the reference move by δ_s per site (docs/math.md §1.1).
 
     Column 0 carries the ones column's terms (−δ in the x-rows, |δ|² in the a-rows); column 1+s the −2δ_sᵀ row of
     site s's a-row.
@@ -111,7 +111,7 @@ def shift_terms(G: np.ndarray, layout: Layout, deltas) -> tuple[np.ndarray, np.n
 
 
 def shift_upper(G: np.ndarray, layout: Layout, deltas: list[np.ndarray]) -> np.ndarray:
-    """Move the reference of G by δ_s per site, in place: G ← T G Tᵀ (MATH.md §1.1).
+    """Move the reference of G by δ_s per site, in place: G ← T G Tᵀ (docs/math.md §1.1).
 
     ``G`` holds the upper triangle (Fortran order). With x' = x̃ − δ and a' = a − 2δᵀx̃ + |δ|², the map is
     T = I + U Vᵀ of rank ≤ L + 1, so T G Tᵀ = G + U Nᵀ + N Uᵀ with M = G V, S = Vᵀ M and N = M + ½ U S:

@@ -1,4 +1,4 @@
-"""Capture activations of any ``torch.nn.Module`` by module name (DESIGN.md §3).
+"""Capture activations of any ``torch.nn.Module`` by module name (docs/design.md §3).
 
 >>> import torch, repsim.torch
 >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(inplace=True), torch.nn.Linear(8, 2))

@@ -1,14 +1,14 @@
 """Sample-space float64 oracles and seeded data generators for the repsim tests.
 
 Nothing here imports repsim. Every metric is computed straight from its definition with n × n Gram matrices
-(MATH.md §2 i–iii, PEERS.md §1), so keep n ≤ ~600.
+(docs/math.md §2 i–iii, docs/peers.md §1), so keep n ≤ ~600.
 
 A note on centring. The textbook centred Gram is HKH with K = XXᵀ. For activations with large means
 (|mean|/spread up to 1e3) forming K first and then HKH cancels ~κ² ≈ 1e6 of the magnitude, which would make the
 *oracle* wrong at the 1e-10 level. Mathematically HKH = (HX)(HX)ᵀ, so the oracles apply H to the data instead
 (``center_columns``: X − mean, with a second pass that removes the rounding of the first mean). The literal
 HKH form is kept (``linear_cka_gram_literal``) and the tests check it against the centred-data form on data with
-small means. Song's HSIC₁ is exactly translation invariant (MATH.md §2 ii), so the debiased oracles are, by
+small means. Song's HSIC₁ is exactly translation invariant (docs/math.md §2 ii), so the debiased oracles are, by
 default, evaluated on column-centred data for the same reason.
 """
 from __future__ import annotations
@@ -90,7 +90,7 @@ def hsic1_song(K, L) -> float:
 
 
 def u_centre(K) -> np.ndarray:
-    """Székely–Rizzo U-centring as described in PEERS.md §1 (Kornblith's unbiased ``center_gram``).
+    """Székely–Rizzo U-centring as described in docs/peers.md §1 (Kornblith's unbiased ``center_gram``).
 
     Zero the diagonal; subtract r_i/(n−2) from row i and r_j/(n−2) from column j (r = row sums); add
     S/((n−1)(n−2)) (S = total sum); zero the diagonal again.
@@ -218,7 +218,7 @@ def independent_noise(rng, n: int, p: int, q: int):
 
 
 def kornblith_golden():
-    """The golden-value data of PEERS.md §1 (Kornblith demo)."""
+    """The golden-value data of docs/peers.md §1 (Kornblith demo)."""
     rs = np.random.RandomState(1337)  # the same stream as np.random.seed(1337), without touching global state
     X = rs.randn(100, 10)
     Y = rs.randn(100, 10) + X
@@ -226,7 +226,7 @@ def kornblith_golden():
 
 
 # ============================================================================================================
-# CCA, SVCCA, PWCCA, Procrustes, affine maps and max-matches (MATH.md §2 iv–ix, MAXMATCH.md, PEERS.md §1).
+# CCA, SVCCA, PWCCA, Procrustes, affine maps and max-matches (docs/math.md §2 iv–ix, docs/matches.md, docs/peers.md §1).
 # Everything below works on the data themselves (sample space): orthonormal bases of the centred columns, least
 # squares on the activation matrices. Nothing is computed from covariance or Gram statistics except where the
 # definition itself is written that way (google's compute_pwcca).
@@ -358,7 +358,7 @@ def pwcca_morcos(X, Y, rtol: float = 1e-10) -> dict:
 
 def google_pwcca(acts1, acts2, epsilon: float = 0.0) -> dict:
     """What google/svcca's ``compute_pwcca(acts1, acts2, epsilon)`` computes, written procedurally from its
-    description (PEERS.md §1), on (neurons × samples) arrays.
+    description (docs/peers.md §1), on (neurons × samples) arrays.
 
     1. Covariance of the stacked neurons with ddof = 1; the X block is divided by its largest absolute entry, the
        Y block by its own, the cross block by the geometric mean of the two.
@@ -497,7 +497,7 @@ def span_distances(Z, S) -> np.ndarray:
 
 
 def max_match(X, Y, eps: float, center: bool = False, start_x=None, start_y=None) -> dict:
-    """Maximum ε-match by Algorithm 1 (MAXMATCH.md), distances recomputed from the activations by least squares.
+    """Maximum ε-match by Algorithm 1 (docs/matches.md), distances recomputed from the activations by least squares.
 
     Starts from all live neurons (or from the boolean masks ``start_x``/``start_y``, for Algorithm 2's
     restricted calls); removes every x with dist(z_x, span z_Y) > ε‖z_x‖, then every such y against the updated X,
@@ -549,7 +549,7 @@ def _contains(m, v, p):
 
 
 def minimum_match(X, Y, eps: float, v: int, center: bool = False, maximum=None) -> dict:
-    """The v-minimum match by Algorithm 2 (MAXMATCH.md): from the maximum match, try to remove each other neuron
+    """The v-minimum match by Algorithm 2 (docs/matches.md): from the maximum match, try to remove each other neuron
     u in index order (X's neurons 0..p−1, then Y's as p..p+q−1); keep the removal when v still belongs to the
     maximum match of what is left. v < p is X's neuron v, v ≥ p is Y's neuron v − p."""
     p, q = np.shape(X)[1], np.shape(Y)[1]

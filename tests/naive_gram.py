@@ -25,7 +25,7 @@ def sq_distances(X, center_first: bool = True) -> np.ndarray:
 
 
 def median_sqdist(D: np.ndarray, rule: str = "median") -> float:
-    """The bandwidth statistic of PEERS.md §1: numpy median over the full matrix (Kornblith), the lower middle value
+    """The bandwidth statistic of docs/peers.md §1: numpy median over the full matrix (Kornblith), the lower middle value
     of the full matrix (torch.median, ckatorch), or the numpy median of the off-diagonal entries."""
     n = D.shape[0]
     if rule == "median":

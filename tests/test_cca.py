@@ -1,5 +1,5 @@
 """CCA, SVCCA, PWCCA (Morcos and google conventions) and orthogonal Procrustes against the sample-space oracles of
-naive.py (MATH.md §2 iv–vi, viii; §3.5; PEERS.md §1).
+naive.py (docs/math.md §2 iv–vi, viii; §3.5; docs/peers.md §1).
 
 Observed worst errors against the oracles (n = 400; post-ReLU data with |mean|/spread up to 1e3, correlated data
 with offset 5, ill-conditioned columns with scales 1e-2..1e2, a near-collinear pair and means up to 300 spreads;
@@ -171,7 +171,7 @@ def test_planted_shared_subspace(rng):
 @pytest.mark.parametrize(
     "n, p, q, dup, forced",
     [
-        (40, 30, 25, 0, 16),  # MATH.md §3.5: 30 + 25 − 39
+        (40, 30, 25, 0, 16),  # docs/math.md §3.5: 30 + 25 − 39
         (30, 40, 10, 0, 10),  # p > n: rank 29, every correlation forced
         (40, 30, 25, 5, 11),  # 5 duplicated columns: rank 25, 25 + 25 − 39
     ],
@@ -297,7 +297,7 @@ def test_svcca_matches_oracle(name, keep, k):
     r = repsim.svcca(X, Y, keep=keep, k=k, return_result=True)
     assert (r.rank_x, r.rank_y) == (o["rank_x"], o["rank_y"])
     # SVCCA whitens the covariance itself (no standardisation): keep = 1 on the ill-conditioned data keeps
-    # eigenvalues down to 1.6e-10·λ_max, so the statistics route has error ~u·cond ≈ 1e-6 at worst (MATH.md §3.5);
+    # eigenvalues down to 1.6e-10·λ_max, so the statistics route has error ~u·cond ≈ 1e-6 at worst (docs/math.md §3.5);
     # observed 3.4e-10 there, ≤ 2.5e-12 everywhere else
     tol = 1e-8 if (name, keep) == ("ill_conditioned", 1.0) else ATOL
     assert _max_abs(r.rho, o["rho"]) <= tol

@@ -1,4 +1,4 @@
-"""Linear CKA and debiased linear CKA against the sample-space oracles of naive.py (MATH.md §2 i–ii).
+"""Linear CKA and debiased linear CKA against the sample-space oracles of naive.py (docs/math.md §2 i–ii).
 
 Observed worst relative errors against the oracles (data sets below at n = 400, both engines, one-shot and
 streamed in batches of 7): linear CKA 1.0e-15, debiased CKA 5.4e-16. Including the three-site data of
@@ -111,7 +111,7 @@ def test_debiased_cka_on_noise_matches_oracle(rng):
 
 
 def test_golden_values_kornblith():
-    """PEERS.md §1: np.random.seed(1337); X = randn(100, 10); Y = randn(100, 10) + X."""
+    """docs/peers.md §1: np.random.seed(1337); X = randn(100, 10); Y = randn(100, 10) + X."""
     X, Y = naive.kornblith_golden()
     assert round(repsim.cka(X, Y), 5) == 0.55761
     assert round(repsim.cka(X, Y, debiased=True), 5) == 0.51346

@@ -46,7 +46,7 @@ def test_torch_fp64_equals_cpu_path(rng, batch):
 
 
 def test_window32_is_close_to_exact(rng):
-    """MATH.md §3.4: float32 windows flushed into float64 reach ~1e-7 on CKA even with means ~1e3 × the spread."""
+    """docs/math.md §3.4: float32 windows flushed into float64 reach ~1e-7 on CKA even with means ~1e3 × the spread."""
     X, Y = _data(rng, 3000)
     cpu = repsim.Moments().update({"x": X, "y": Y})
     dev = _stream(repsim.Moments(backend="torch", precision="window32", window=512), X, Y, 256,

@@ -1,4 +1,4 @@
-"""Gram space (MATH.md §4): ``GramMoments``, the fused off-diagonal pass, RBF CKA and the crossover rule.
+"""Gram space (docs/math.md §4): ``GramMoments``, the fused off-diagonal pass, RBF CKA and the crossover rule.
 
 Oracles: tests/naive.py (linear metrics from n × n Grams) and tests/naive_gram.py (RBF CKA with the explicit
 centring matrix or U-centring, the bandwidth rules, long-double RV2).
@@ -239,7 +239,7 @@ def test_packed_view_is_read_only_and_packed():
 
 
 def test_golden_values():
-    """PEERS.md §1 (Kornblith's demo data): RBF CKA (threshold 0.5) 0.65483, linear 0.55761, debiased 0.51346."""
+    """docs/peers.md §1 (Kornblith's demo data): RBF CKA (threshold 0.5) 0.65483, linear 0.55761, debiased 0.51346."""
     X, Y = naive.kornblith_golden()
     assert round(repsim.cka(X, Y, kernel="rbf", sigma=0.5), 5) == 0.65483
     assert round(repsim.cka(X, Y, kernel="rbf"), 5) == 0.65483  # sigma = 0.5 is the default
@@ -345,7 +345,7 @@ def test_rbf_torch_and_float32_inputs():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_masked_gram_sum_beats_feature_space_on_diagonal_dominant_float32(seed):
-    """MATH.md §4: with p ≫ n the Grams are diagonal-dominant, and the feature-space RV2 numerator ‖C‖² − Σaᵢbᵢ is a
+    """docs/math.md §4: with p ≫ n the Grams are diagonal-dominant, and the feature-space RV2 numerator ‖C‖² − Σaᵢbᵢ is a
     difference of two large numbers; the Gram path masks the diagonal inside the tiles instead. Both against an
     80-bit long-double oracle: the Gram path is closer (observed 4.5e-16–8.1e-16 vs 2.2e-14–1.5e-13)."""
     rng = np.random.default_rng(seed)

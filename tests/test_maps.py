@@ -1,4 +1,4 @@
-"""Least-squares affine maps (MATH.md §2 vii) against np.linalg.lstsq, and logit-compatibility maps (McNeely-White
+"""Least-squares affine maps (docs/math.md §2 vii) against np.linalg.lstsq, and logit-compatibility maps (McNeely-White
 2020) against the heads they are built from.
 
 Observed worst errors against the lstsq oracle of naive.py (n = 400; post-ReLU data with |mean|/spread up to 1e3;
@@ -10,7 +10,7 @@ update: 1.7e-14.
 Logit maps reproduce head A's logits to 5e-15 (tolerance 1e-9).
 
 Not compared: ridge = 0 with the near-collinear pair (cond(corr) ≈ 1e13). There W is determined to u·cond² by the
-statistics route (MATH.md §3.5) and repsim differs from lstsq by 1.6e-5 in W and 5e-9 in R², without a warning
+statistics route (docs/math.md §3.5) and repsim differs from lstsq by 1.6e-5 in W and 5e-9 in R², without a warning
 (the Cholesky singularity check fires at cond 1e14). That is the documented error model, not a wrong result.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Maximum, minimum and simple ε-matches of Wang et al. (2018) (MAXMATCH.md, MATH.md §2 ix) against the oracles of
+"""Maximum, minimum and simple ε-matches of Wang et al. (2018) (docs/matches.md, docs/math.md §2 ix) against the oracles of
 naive.py, which recompute every distance by least squares on the activation matrices.
 
 The C++ engine works on Gram blocks with downdated Cholesky factors; the oracle on the data with np.linalg.lstsq.

@@ -1,4 +1,4 @@
-"""RV (Robert & Escoufier) and RV2 (Smilde 2009), centred and uncentred, against naive.py (MATH.md §2 i, iii).
+"""RV (Robert & Escoufier) and RV2 (Smilde 2009), centred and uncentred, against naive.py (docs/math.md §2 i, iii).
 
 Observed worst relative errors against the oracles (the data sets of test_cka.py, both engines, one-shot and
 streamed in batches of 7; plus the three-site data of test_streaming.py in batches of 1, 7, 256):

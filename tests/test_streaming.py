@@ -1,4 +1,4 @@
-"""Streaming = one-shot = merged shards = saved and loaded, for every metric and every statistic (DESIGN.md §5:
+"""Streaming = one-shot = merged shards = saved and loaded, for every metric and every statistic (docs/design.md §5:
 ≤ 1e-10 relative). Also dtypes (float16/32/64, torch tensors), engine agreement, and site × site matrices.
 
 Observed (n = 600, post-ReLU sites with |mean|/spread up to 1e3 plus an ill-conditioned site, both engines):

@@ -1,4 +1,4 @@
-// Fused per-batch pass of the Moments accumulator (MATH.md §1).
+// Fused per-batch pass of the Moments accumulator (docs/math.md §1).
 //
 // For every row i of a batch and every site s it writes, into one row-major fp64 buffer W (rows x d),
 //   W[i, off_s : off_s + p_s] = x_s[i] - c_s          (shift and conversion to fp64)

@@ -1,4 +1,4 @@
-// Maximum and minimum (simple) matches of Wang et al. 2018 from Gram statistics (MAXMATCH.md, MATH.md §2 ix).
+// Maximum and minimum (simple) matches of Wang et al. 2018 from Gram statistics (docs/matches.md, docs/math.md §2 ix).
 //
 // Inputs are the centred blocks Ac = Σ x̄x̄ᵀ (p×p), Bc (q×q), Cc = Σ x̄ȳᵀ (p×q), the means μ, ν and n. The span of a
 // set S of neurons of one side is held as a Cholesky factor L of the centred Gram of a *basis* subset of S (columns
@@ -11,7 +11,7 @@
 // leaves them outside the span. Spans are built lazily: the first sweep of Algorithm 1 prunes X against span(Y)
 // before span(X) is ever factorised.
 //
-// Distances (MATH.md §2 ix): with q_j the coordinates of x_j and g those of ν,
+// Distances (docs/math.md §2 ix): with q_j the coordinates of x_j and g those of ν,
 //   centred span:  d² = Ac_jj − |q_j|²
 //   raw span:      d² = Ac_jj − |q_j|² + n·β0²/(1 + n|g|²),  β0 = μ_j − g·q_j,
 // unless the constant vector 1 lies in span(Y_S) (a dependent neuron with a constant offset), where d² = Ac_jj − |q_j|².
@@ -283,7 +283,7 @@ class SpanState {
     }
 
     // Delete basis position k: drop row/column k of L and re-triangularise with Givens rotations, rotating the
-    // same rows of Z (MAXMATCH.md: downdate instead of refactorising).
+    // same rows of Z (docs/matches.md: downdate instead of refactorising).
     void delete_basis_row(std::int64_t k) {
         const std::int64_t m = static_cast<std::int64_t>(basis_.size());
         std::vector<double> zx(Z_.begin() + k * cols_, Z_.begin() + (k + 1) * cols_);

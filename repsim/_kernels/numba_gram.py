@@ -1,4 +1,4 @@
-"""Numba kernels of the Gram-space engine (MATH.md §4): fused off-diagonal pair sums, RBF tiles, exact selection.
+"""Numba kernels of the Gram-space engine (docs/math.md §4): fused off-diagonal pair sums, RBF tiles, exact selection.
 
 Storage ("strip-packed" symmetric fp64). A site's n × n Gram is cut into column strips of width T; strip J holds
 K[J0:, J0:J0+T] (its diagonal block and everything below it) as a C-ordered (n − J0) × T block, one strip after

@@ -1,4 +1,4 @@
-"""The seeds' experiments as functions (DESIGN.md §3).
+"""The seeds' experiments as functions (docs/design.md §3).
 
 - :func:`stitching_table`: one model's features through another's classifier, through least-squares affine maps,
   logit-compatibility maps and unmapped (McNeely-White 2020, seed 001: Tables 5.2, 5.3, §5.6).

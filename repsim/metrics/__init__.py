@@ -1,1 +1,1 @@
-"""Metrics as pure functions of the statistics (MATH.md §2)."""
+"""Metrics as pure functions of the statistics (docs/math.md §2)."""

@@ -1,4 +1,4 @@
-"""CCA, SVCCA, PWCCA and orthogonal Procrustes from the centred statistics (MATH.md §2 iv–vi, viii; §3.5).
+"""CCA, SVCCA, PWCCA and orthogonal Procrustes from the centred statistics (docs/math.md §2 iv–vi, viii; §3.5).
 
 Dense linear algebra here uses NumPy's LAPACK, the same OpenBLAS as the ``@`` products around it: alternating with
 SciPy's separately bundled OpenBLAS costs a busy-wait hand-over per call on a loaded machine (bench/README.md).
@@ -19,7 +19,7 @@ from ..statistics import StatisticsView
 from ._common import one_shot
 
 # A neuron is constant when its centred sum of squares is below n·(CONST_RTOL·|mean|)²: what the rounding of an
-# exactly constant column leaves behind (MATH.md §3), far below any real spread.
+# exactly constant column leaves behind (docs/math.md §3), far below any real spread.
 CONST_RTOL = 1e-12
 
 
@@ -223,7 +223,7 @@ def _embed(mask, M):
 
 
 def cca_from_stats(view: StatisticsView, x: str, y: str, eps: float = 0.0, rtol: float = 1e-10) -> CCAResult:
-    """All canonical correlations between sites x and y of a centred view (MATH.md §2 iv)."""
+    """All canonical correlations between sites x and y of a centred view (docs/math.md §2 iv)."""
     eps = _check_float(eps, "eps")
     rtol = _check_float(rtol, "rtol", high=1.0)
     wx, wy = _whitening(view, x, eps, rtol), _whitening(view, y, eps, rtol)
@@ -236,7 +236,7 @@ def cca_from_stats(view: StatisticsView, x: str, y: str, eps: float = 0.0, rtol:
 
 
 def svcca_from_stats(view, x, y, keep=0.99, k=None, rtol: float = 1e-10) -> CCAResult:
-    """SVCCA (Raghu et al. 2017): CCA on the top principal directions of each side (MATH.md §2 v)."""
+    """SVCCA (Raghu et al. 2017): CCA on the top principal directions of each side (docs/math.md §2 v)."""
     if k is not None:
         k = positive_int(k, "k")
         keep = None
@@ -262,7 +262,7 @@ def svcca_from_stats(view, x, y, keep=0.99, k=None, rtol: float = 1e-10) -> CCAR
 
 
 def pwcca_from_stats(view, x, y, convention="morcos", eps: float = 0.0, rtol: float = 1e-10) -> PWCCAResult:
-    """Projection-weighted CCA (Morcos et al. 2018), weights from the side with fewer neurons (MATH.md §2 vi)."""
+    """Projection-weighted CCA (Morcos et al. 2018), weights from the side with fewer neurons (docs/math.md §2 vi)."""
     if convention == "google":
         return _pwcca_google(view, x, y, _check_float(eps, "eps"))
     if convention != "morcos":
@@ -302,7 +302,7 @@ def _google_side(view, site, epsilon):
 
 
 def _pwcca_google(view, x, y, epsilon):
-    """google/svcca ``compute_pwcca`` from the statistics, quirks included (PEERS.md §1).
+    """google/svcca ``compute_pwcca`` from the statistics, quirks included (docs/peers.md §1).
 
     Covariances with ddof = 1 scaled by their largest absolute entry; neurons whose scaled variance is below
     ``epsilon`` dropped; ``epsilon`` added to the diagonal; Σ^{-1/2} as the eigen square root of the pseudo-inverse;
@@ -341,7 +341,7 @@ def _pwcca_google(view, x, y, epsilon):
 
 
 def procrustes_from_stats(view: StatisticsView, x: str, y: str, form: str = "distance") -> float:
-    """Orthogonal Procrustes on centred, Frobenius-normalised data (MATH.md §2 viii)."""
+    """Orthogonal Procrustes on centred, Frobenius-normalised data (docs/math.md §2 viii)."""
     if form not in _PROCRUSTES_FORMS:
         raise ValueError(f"form must be one of {list(_PROCRUSTES_FORMS)}, got {form!r}")
     tx, ty = view.trace(x), view.trace(y)
@@ -370,7 +370,7 @@ def cca(X, Y, eps: float = 0.0, rtol: float = 1e-10) -> CCAResult:
     Both sides are standardised to correlation matrices (CCA is invariant to column scaling), constant neurons are
     left out, and each correlation matrix is whitened through its eigendecomposition, keeping eigenvalues above
     ``rtol``·λ_max (a pseudo-inverse). ``eps > 0`` adds ``eps``·I to both correlation matrices (regularised CCA);
-    use 0.01–0.1 when p or q approaches n. Then ρ = σ(R̃_x⁻¹ C̃ R̃_y⁻ᵀ) (MATH.md §2 iv).
+    use 0.01–0.1 when p or q approaches n. Then ρ = σ(R̃_x⁻¹ C̃ R̃_y⁻ᵀ) (docs/math.md §2 iv).
 
     Parameters
     ----------
@@ -379,7 +379,7 @@ def cca(X, Y, eps: float = 0.0, rtol: float = 1e-10) -> CCAResult:
     eps : float, default 0.0
         Ridge added to the unit diagonal of the correlation matrices.
     rtol : float, default 1e-10
-        Relative eigenvalue cut-off of the pseudo-inverse (for float64 statistics; MATH.md §3.5).
+        Relative eigenvalue cut-off of the pseudo-inverse (for float64 statistics; docs/math.md §3.5).
 
     Returns
     -------
@@ -410,7 +410,7 @@ def svcca(X, Y, keep: float = 0.99, k: int | None = None, *, return_result: bool
 
     Each side is reduced to its top principal directions of the (centred) covariance: the fewest that explain
     ``keep`` of the variance (sum of squared singular values), or exactly ``k`` of them; then CCA between the
-    reduced representations, summarised by the mean ρ (MATH.md §2 v).
+    reduced representations, summarised by the mean ρ (docs/math.md §2 v).
 
     Parameters
     ----------
@@ -445,7 +445,7 @@ def pwcca(X, Y, convention: str = "morcos", eps: float = 0.0, *, return_result: 
     """Projection-weighted CCA (Morcos et al. 2018).
 
     PWCCA = Σ_i α_i ρ_i / Σ_i α_i with α_i = Σ_j |⟨h_i, x_j⟩|, where h_i are the unit-norm canonical variates and
-    x_j the (centred) neurons of the side with fewer neurons (X when p ≤ q), MATH.md §2 vi.
+    x_j the (centred) neurons of the side with fewer neurons (X when p ≤ q), docs/math.md §2 vi.
 
     Parameters
     ----------
@@ -481,7 +481,7 @@ def pwcca(X, Y, convention: str = "morcos", eps: float = 0.0, *, return_result: 
 def procrustes(X, Y, form: str = "distance") -> float:
     """Orthogonal Procrustes between centred, Frobenius-normalised representations (zero-padding the narrower).
 
-    With s = ‖X_cᵀY_c‖_* / (‖X_c‖_F ‖Y_c‖_F) ∈ [0, 1] (MATH.md §2 viii):
+    With s = ‖X_cᵀY_c‖_* / (‖X_c‖_F ‖Y_c‖_F) ∈ [0, 1] (docs/math.md §2 viii):
 
     - ``form="distance"``: min_Q ‖X̂ − ŶQ‖_F = √(2 − 2s) (Q orthogonal),
     - ``"squared"``: 2 − 2s (Ding et al. 2021),

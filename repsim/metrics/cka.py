@@ -1,4 +1,4 @@
-"""Linear CKA (Kornblith et al. 2019) and debiased linear CKA (Song et al. 2012 unbiased HSIC) — MATH.md §2 i–ii."""
+"""Linear CKA (Kornblith et al. 2019) and debiased linear CKA (Song et al. 2012 unbiased HSIC) — docs/math.md §2 i–ii."""
 from __future__ import annotations
 
 from ..statistics import StatisticsView
@@ -47,7 +47,7 @@ def cka(X, Y, debiased: bool = False, *, kernel: str = "linear", sigma: float = 
 
     Linear CKA is computed either from the feature-space statistics (``repsim.Moments``; never an n × n matrix)
     or, for wide representations, in Gram space (``repsim.GramMoments``: two packed n × n Grams and one fused
-    pass over their tiles, MATH.md §4). ``debiased=True`` replaces each HSIC by Song et al.'s unbiased estimator
+    pass over their tiles, docs/math.md §4). ``debiased=True`` replaces each HSIC by Song et al.'s unbiased estimator
     HSIC₁ (Kornblith's ``debiased=True``), whose expectation for independent representations is 0 at any n.
 
     ``kernel="rbf"`` uses K = exp(−D/(2σ²)) with D the squared Euclidean distances between samples (always in Gram
@@ -72,7 +72,7 @@ def cka(X, Y, debiased: bool = False, *, kernel: str = "linear", sigma: float = 
         off-diagonal distances only. "fixed": σ = ``sigma``.
     space : {"auto", "feature", "gram"}, default "auto"
         Where linear CKA is computed. "auto" uses Gram space only when p + q > 1.5·n and the two packed Grams
-        (8·n(n+1)/2 bytes each) fit in half the available memory (MATH.md §4 crossover rule); both give the same
+        (8·n(n+1)/2 bytes each) fit in half the available memory (docs/math.md §4 crossover rule); both give the same
         value to rounding. RBF CKA exists only in Gram space (``space="feature"`` raises).
 
     Returns

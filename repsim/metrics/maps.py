@@ -1,7 +1,7 @@
 """Maps between feature spaces: least-squares affine maps from the statistics, and logit-compatibility maps.
 
 McNeely-White (2020, seed 001) maps one network's features into another's and classifies them with the other's
-head; MATH.md §2 vii gives the map from the statistics (no data needed after accumulation).
+head; docs/math.md §2 vii gives the map from the statistics (no data needed after accumulation).
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class AffineMap:
 
 
 def affine_map_from_stats(view: StatisticsView, x: str, y: str, ridge: float = 0.0) -> AffineMap:
-    """min ‖[X 1]M − Y‖² + ridge·‖W‖² (intercept unpenalised) from centred statistics (MATH.md §2 vii).
+    """min ‖[X 1]M − Y‖² + ridge·‖W‖² (intercept unpenalised) from centred statistics (docs/math.md §2 vii).
 
     Solved on the Jacobi-scaled system D⁻¹(Ac + ridge·I)D⁻¹ (D = √diag Ac) with a Cholesky factor, which is exact
     for any ridge and removes column-scale ill-conditioning; a singular system (ridge = 0, rank-deficient X) falls
@@ -135,7 +135,7 @@ def affine_map(X, Y, ridge: float = 0.0) -> AffineMap:
     """Least-squares affine map from representation X to representation Y (McNeely-White 2020, seed 001).
 
     Solves min_{W, b} ‖X W + 1bᵀ − Y‖²_F + ridge·‖W‖²_F (the intercept is not penalised) from the sufficient
-    statistics of X and Y — after accumulation no data are needed (MATH.md §2 vii).
+    statistics of X and Y — after accumulation no data are needed (docs/math.md §2 vii).
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Neuron-subspace matches of Wang et al. (2018): maximum match, match curves, minimum and simple matches.
 
 The elimination runs in C++ (csrc/kernels/maxmatch.hpp) on the Gram blocks of the statistics — no activations,
-no column subsampling (MAXMATCH.md, MATH.md §2 ix).
+no column subsampling (docs/matches.md, docs/math.md §2 ix).
 """
 from __future__ import annotations
 
@@ -182,7 +182,7 @@ def max_match(X, Y, eps: float, center: bool = False, dead: str = "count") -> Ma
     y ∈ Y' has dist(z_y, span z_X') ≤ ε‖z_y‖, where z_v ∈ Rⁿ is neuron v's activation vector over the samples.
     Matches are closed under union, so a unique maximum match exists; it is found by removing, alternately from each
     side, every neuron that violates the condition against the other side's remaining neurons, until nothing
-    changes. The distances come from the Gram blocks (MATH.md §2 ix, stable form) with Cholesky factors of each side's
+    changes. The distances come from the Gram blocks (docs/math.md §2 ix, stable form) with Cholesky factors of each side's
     kept neurons: removals are Givens downdates, O((p+q)·m) each, unless a sweep removes so much that refactorising
     the survivors is cheaper, which LAPACK does (``dpotrf`` + one ``dtrsm`` for every distance, SciPy's BLAS). The
     first sweep prunes X against span(Y) before span(X) is factorised at all. No activations, no subsampling.

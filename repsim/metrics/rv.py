@@ -1,4 +1,4 @@
-"""RV (Robert & Escoufier 1976) and the modified RV coefficient RV2 (Smilde et al. 2009) — MATH.md §2 i, iii."""
+"""RV (Robert & Escoufier 1976) and the modified RV coefficient RV2 (Smilde et al. 2009) — docs/math.md §2 i, iii."""
 from __future__ import annotations
 
 from ..statistics import StatisticsView
@@ -36,7 +36,7 @@ def rv(X, Y, center: bool = True, *, space: str = "auto") -> float:
         Column-centre X and Y first (then RV equals linear CKA). ``center=False`` is hoggorm's ``RVcoeff`` on
         the raw data.
     space : {"auto", "feature", "gram"}, default "auto"
-        Feature-space statistics (``repsim.Moments``) or Gram space (``repsim.GramMoments``, MATH.md §4). "auto"
+        Feature-space statistics (``repsim.Moments``) or Gram space (``repsim.GramMoments``, docs/math.md §4). "auto"
         uses Gram space only when p + q > 1.5·n and the two packed n × n Grams fit in half the available memory.
 
     Returns
@@ -77,7 +77,7 @@ def rv2(X, Y, center: bool = True, *, space: str = "auto") -> float:
         Column-centre X and Y first (Thompson et al. 2019, seed 002). ``center=False`` is hoggorm's ``RV2coeff``
         on the raw data.
     space : {"auto", "feature", "gram"}, default "auto"
-        Feature-space statistics (``repsim.Moments``), or Gram space (``repsim.GramMoments``, MATH.md §4), where
+        Feature-space statistics (``repsim.Moments``), or Gram space (``repsim.GramMoments``, docs/math.md §4), where
         the diagonals are masked inside each tile of the fused pass instead of subtracted afterwards: more accurate
         when p ≫ n and the Grams are diagonal-dominant. "auto" uses Gram space only when p + q > 1.5·n and the two
         packed n × n Grams fit in half the available memory.
