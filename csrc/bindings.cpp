@@ -177,6 +177,11 @@ py::list minimum_matches(CArray A, CArray B, CArray C, CArray mu, CArray nu, dou
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "repsim compiled kernels (C++17)";
+    // The limits the kernels apply, exported so that Python can check its own copies (repsim/_limits.py) against
+    // them (tests/test_core_boundary.py). Read-only by convention: changing them here changes nothing in C++.
+    m.attr("MAX_NORM") = repsim::kMaxNorm;         // augment.hpp: largest accepted squared row norm |x - c|^2
+    m.attr("DEP_TOL") = repsim::match::kIndepTol;  // maxmatch.hpp: squared relative independence tolerance
+    m.attr("ONE_TOL") = repsim::match::kOneTol;    // maxmatch.hpp: squared relative "1 in the raw span" tolerance
     m.def("fill_augmented", &fill_augmented, py::arg("out").noconvert(), py::arg("sites"), py::arg("references"),
           py::arg("n_threads") = 1,
           "Fused pass of docs/math.md §1: write the shifted fp64 rows, per-site squared row norms and the ones column "

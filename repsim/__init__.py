@@ -13,24 +13,50 @@ import os as _os
 
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from ._config import show_config
-from .compare import Report, compare
-from .gram import GramMoments
-from .metrics.cca import CCAResult, PWCCAResult, cca, procrustes, pwcca, svcca
-from .metrics.cka import cka
-from .metrics.maps import AffineMap, affine_map, logit_map
-from .metrics.match import Match, MatchCurve, SimpleMatches, match_curve, max_match, simple_matches
-from .metrics.rv import rv, rv2
-from .moments import Moments
-from .results import SimilarityMatrix
+import importlib as _importlib
 
-__version__ = "0.1.0"
+from ._config import show_config
+from ._version import __version__
+from .api import (
+    Measure,
+    affine_map,
+    cca,
+    cka,
+    match_curve,
+    max_match,
+    measure,
+    measures,
+    procrustes,
+    pwcca,
+    rv,
+    rv2,
+    simple_matches,
+    svcca,
+)
+from .compare import compare
+from .gram import GramMoments
+from .metrics.cca import CCAResult, PWCCAResult
+from .metrics.maps import AffineMap, logit_map
+from .metrics.match import Match, MatchCurve, SimpleMatches
+from .moments import Moments
+from .results import Report, SimilarityMatrix
+
+# Subpackages reachable as attributes without importing them first (``repsim.experiments.stitching_table``); they
+# load on first access (torch, matplotlib and mnist1d stay optional for `import repsim`).
+_LAZY_SUBMODULES = ("experiments", "demo", "torch", "plot")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        return _importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "AffineMap",
     "CCAResult",
     "GramMoments",
     "Match",
+    "Measure",
     "MatchCurve",
     "Moments",
     "PWCCAResult",
@@ -44,6 +70,8 @@ __all__ = [
     "logit_map",
     "match_curve",
     "max_match",
+    "measure",
+    "measures",
     "procrustes",
     "pwcca",
     "rv",

@@ -92,7 +92,7 @@ class TorchAccumulator:
 
     def find_bad(self, W):
         """(site, row) of the first row whose squared norm is not finite or exceeds MAX_NORM, else None."""
-        from ._validation import MAX_NORM
+        from ._limits import MAX_NORM
 
         P, L = self.layout.n_features, len(self.layout.sites)
         norms = W[:, P : P + L]

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import math
+
 import numpy as np
 
-_FLOAT_KINDS = (np.float16, np.float32, np.float64)
+from ._limits import DEBIASED_MIN_N, MAX_NORM, MIN_SPREAD
 
-# Largest accepted squared row norm |x̃|² (csrc/kernels/augment.hpp kMaxNorm; the Numba and torch passes import it):
-# its square, a fourth-order statistic, must not overflow float64.
-MAX_NORM = 1e150
+_FLOAT_KINDS = (np.float16, np.float32, np.float64)
 
 
 def _where(name: str, batch: int | None) -> str:
@@ -71,6 +71,44 @@ def as_float_tensor(a, name: str, batch: int | None, device):
     if t.dtype not in (torch.float32, torch.float64):
         t = t.to(torch.float32)
     return t.to(device)
+
+
+# ---------------------------------------------------------------------------------------------------- parameters
+def choice(value, name: str, choices) -> str:
+    """``value`` if it is one of ``choices``, else ValueError naming the argument and the choices."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def real(value, name: str, low: float = 0.0, high: float | None = None, low_open: bool = False) -> float:
+    """``value`` as a finite float in [low, high] (or (low, high] with ``low_open``); TypeError for non-numbers
+    (bools included), ValueError naming the argument and the range otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v) or v < low or (low_open and v == low) or (high is not None and v > high):
+        rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
+        raise ValueError(f"{name} must be in {rng}, got {value!r}")
+    return v
+
+
+def positive_real(value, name: str) -> float:
+    """``value`` as a positive finite float (e.g. an RBF bandwidth); TypeError / ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    if not (math.isfinite(v) and v > 0.0):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return v
+
+
+def check_debiased_n(n: int) -> None:
+    """The debiased (HSIC₁) estimators divide by n(n − 3): ValueError below DEBIASED_MIN_N samples."""
+    if n < DEBIASED_MIN_N:
+        raise ValueError(
+            f"debiased CKA needs at least {DEBIASED_MIN_N} samples (the estimator divides by n(n-3)); got n={n}"
+        )
 
 
 def positive_int(value, name: str, what: str = "") -> int:
@@ -196,11 +234,6 @@ def nonfinite_message(site: str, batch_index: int, array: np.ndarray, row: int) 
         f"site {site!r} (batch {batch_index}): row {row} is too large (its squared distance to the reference "
         f"exceeds {MAX_NORM:g}, so the fourth-order statistics would overflow float64); rescale the activations"
     )
-
-
-# Mean squared distance to the reference below which the fourth-order statistics (~|x̃|⁴) fall into float64's
-# subnormal range and lose precision.
-MIN_SPREAD = 1e-140
 
 
 def check_norm_means(norm_means, layout, batch_index: int) -> None:

@@ -10,222 +10,15 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import _validation
-from .results import SimilarityMatrix
+from .metrics import registry
+from .results import Report, SimilarityMatrix
 
 __all__ = ["Report", "compare"]
 
 DEFAULT_METRICS = ("cka", "debiased_cka", "rv2", "pwcca")
 ESTIMATORS = ("exact", "minibatch")
-REPORT_FORMAT = "repsim.Report"
 CHECKPOINT_FORMAT = "repsim.compare.checkpoint"
 FORMAT_VERSION = 1
-
-
-# ---------------------------------------------------------------------------------------------------- Report
-class Report:
-    """Similarity matrices of every requested metric between the layers of one or more models.
-
-    Index by metric name: ``report["cka"]`` is a :class:`~repsim.SimilarityMatrix` whose labels are sites
-    ``"<model>.<layer>"``.
-
-    Axes
-    ----
-    * one model: rows and columns are its layers;
-    * two models: rows are the first model's layers (``rows_model``), columns the second's (``cols_model``);
-    * more: rows and columns are all layers of all models (``rows_model`` and ``cols_model`` are None).
-
-    Attributes
-    ----------
-    matrices : dict metric → SimilarityMatrix
-    models : tuple of str
-    sites : dict model → tuple of site labels
-    rows_model, cols_model : str or None
-        The model whose layers are the rows / columns (None: all models).
-    layers : dict model → list of dict
-        Each layer's name, resolved module name, reduction, channel axis and output selector.
-    n : int
-        Rows accumulated (samples; with ``reduce="positions"``, positions or tokens).
-    n_samples : int
-        Samples (the models' batch dimension summed over batches).
-    n_batches : int
-        Batches of data consumed.
-    estimator : {"exact", "minibatch"}
-    batch_size : int or None
-        Chunk size of the minibatch estimator.
-    metric_options : dict metric → dict
-        The options each metric was computed with.
-    moments : Moments or None
-        The statistics (exact estimator), for further metrics: ``report.moments.matrix("svcca", ...)``.
-    info : dict
-        Estimator details (minibatch: chunks, rows used and dropped).
-    """
-
-    def __init__(
-        self,
-        matrices,
-        *,
-        models,
-        sites,
-        rows_model,
-        cols_model,
-        layers,
-        n,
-        n_samples,
-        n_batches,
-        estimator,
-        batch_size=None,
-        moments=None,
-        info=None,
-    ):
-        self.matrices = dict(matrices)
-        self.models = tuple(models)
-        self.sites = {k: tuple(v) for k, v in sites.items()}
-        self.rows_model = rows_model
-        self.cols_model = cols_model
-        self.layers = layers
-        self.n = int(n)
-        self.n_samples = int(n_samples)
-        self.n_batches = int(n_batches)
-        self.estimator = estimator
-        self.batch_size = batch_size
-        self.moments = moments
-        self.info = dict(info or {})
-
-    # -- mapping interface
-    @property
-    def metrics(self) -> tuple:
-        return tuple(self.matrices)
-
-    @property
-    def metric_options(self) -> dict:
-        return {k: dict(m.options) for k, m in self.matrices.items()}
-
-    def __getitem__(self, metric: str) -> SimilarityMatrix:
-        try:
-            return self.matrices[metric]
-        except KeyError:
-            raise KeyError(f"no metric {metric!r} in this report; it has {list(self.matrices)}") from None
-
-    def __contains__(self, metric) -> bool:
-        return metric in self.matrices
-
-    def __iter__(self):
-        return iter(self.matrices)
-
-    def __len__(self) -> int:
-        return len(self.matrices)
-
-    def keys(self):
-        return self.matrices.keys()
-
-    def items(self):
-        return self.matrices.items()
-
-    # -- descriptions
-    def model_of(self, site: str) -> str:
-        """The model a site label belongs to."""
-        for m, labels in self.sites.items():
-            if site in labels:
-                return m
-        raise KeyError(f"unknown site {site!r}")
-
-    def layer_of(self, site: str) -> str:
-        """The layer name of a site label (the label without its ``"<model>."`` prefix)."""
-        return site[len(self.model_of(site)) + 1 :]
-
-    @property
-    def axes(self) -> str:
-        """Which model is on which axis, in words."""
-        if self.rows_model is not None and self.rows_model == self.cols_model:
-            return f"rows and columns: layers of model {self.rows_model!r}"
-        if self.rows_model is not None and self.cols_model is not None:
-            return f"rows: layers of model {self.rows_model!r}; columns: layers of model {self.cols_model!r}"
-        return "rows and columns: layers of all models (" + ", ".join(repr(m) for m in self.models) + ")"
-
-    def __repr__(self) -> str:
-        head = f"Report({self.estimator} estimator"
-        if self.batch_size is not None:
-            head += f", batch_size={self.batch_size}"
-        head += f"; n={self.n} rows from {self.n_samples} samples in {self.n_batches} batches)"
-        lines = [head, self.axes, "metrics: " + ", ".join(self.matrices)]
-        for m in self.matrices.values():
-            lines.append("")
-            lines.append(repr(m))
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict: metadata and every matrix (NaN as None)."""
-        from . import __version__
-
-        return {
-            "format": REPORT_FORMAT,
-            "version": FORMAT_VERSION,
-            "repsim_version": __version__,
-            "models": list(self.models),
-            "rows_model": self.rows_model,
-            "cols_model": self.cols_model,
-            "axes": self.axes,
-            "sites": {k: list(v) for k, v in self.sites.items()},
-            "layers": self.layers,
-            "n": self.n,
-            "n_samples": self.n_samples,
-            "n_batches": self.n_batches,
-            "estimator": self.estimator,
-            "batch_size": self.batch_size,
-            "info": self.info,
-            "metric_options": self.metric_options,
-            "matrices": {k: m.to_dict() for k, m in self.matrices.items()},
-        }
-
-    def to_pandas(self, metric: str | None = None):
-        """One metric's matrix as a DataFrame (rows × cols), or with ``metric=None`` every entry of every metric in
-        long form (columns ``metric, row, col, row_model, col_model, value``)."""
-        if metric is not None:
-            return self[metric].to_pandas()
-        try:
-            import pandas as pd
-        except ImportError:
-            raise ImportError("to_pandas() needs pandas: pip install pandas") from None
-        records = []
-        for name, m in self.matrices.items():
-            for i, r in enumerate(m.rows):
-                for j, c in enumerate(m.cols):
-                    records.append((name, r, c, self.model_of(r), self.model_of(c), float(m.values[i, j])))
-        return pd.DataFrame.from_records(records, columns=["metric", "row", "col", "row_model", "col_model", "value"])
-
-    # -- output
-    def plot(self, path=None, metrics=None, **kwargs):
-        """Heatmaps of the matrices (one panel per metric) → ``matplotlib.figure.Figure``; saved as PNG when
-        ``path`` is given. Axis labels name the layers and the model on each axis. Uses matplotlib's Agg canvas
-        without touching pyplot's global backend. ``kwargs`` go to :func:`repsim.plot.heatmap`."""
-        from .plot import plot_report
-
-        return plot_report(self, path=path, metrics=metrics, **kwargs)
-
-    def save(self, directory, plots: bool = True) -> dict:
-        """Write ``report.json`` (all matrices and metadata), ``<metric>.csv`` and, with ``plots=True``,
-        ``<metric>.png`` into ``directory`` (created if needed). Returns a dict of the paths written."""
-        directory = os.fspath(directory)
-        os.makedirs(directory, exist_ok=True)
-        written = {}
-        path = os.path.join(directory, "report.json")
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, indent=1, allow_nan=False)
-        written["json"] = path
-        for name, m in self.matrices.items():
-            path = os.path.join(directory, f"{name}.csv")
-            with open(path, "w", newline="", encoding="utf-8") as fh:
-                w = csv.writer(fh)
-                w.writerow([f"rows\\cols ({name})", *m.cols])
-                for r, row in zip(m.rows, m.values):
-                    w.writerow([r, *("nan" if np.isnan(v) else repr(float(v)) for v in row)])
-            written[f"csv:{name}"] = path
-        if plots:
-            from .plot import save_heatmaps
-
-            for name, path in save_heatmaps(self, directory).items():
-                written[f"png:{name}"] = path
-        return written
 
 
 # ---------------------------------------------------------------------------------------------------- checks
@@ -268,10 +61,8 @@ def _per_model_layers(models, layers, reduce, layer_specs):
 
 
 def _check_metrics(metrics, metric_options, estimator):
-    from .metrics import matrix as _matrix
-
     metrics = _validation.name_tuple(metrics, "metrics", "metric")
-    known = _matrix.metric_names()
+    known = registry.names("feature", matrix=True)
     unknown = [m for m in metrics if m not in known]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; choose from {list(known)}")
@@ -296,7 +87,7 @@ def _check_metrics(metrics, metric_options, estimator):
             raise TypeError(f"metric_options[{m!r}] must be a dict, got {type(opts).__name__}")
         if estimator == "minibatch" and opts:
             raise ValueError(f"estimator='minibatch' takes no options for 'cka', got {dict(opts)}")
-        _matrix.check_metric_options(m, opts)
+        registry.lookup(m).options("feature", opts)
         options[m] = dict(opts)
     return metrics, options
 

@@ -1,7 +1,6 @@
 """``Moments``: exact, additive sufficient statistics of named sites (docs/math.md §1, docs/design.md §1)."""
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -9,14 +8,13 @@ from scipy.linalg import blas
 
 from . import _validation
 from ._engines import default_threads, resolve_engine
-from .statistics import LazyStatistics, Layout, StatisticsView, shift_upper, site_sums, symmetrize_upper
+from ._files import atomic_write, read_npz
+from ._limits import CCA_RTOL, CHECK_BLOCK, MAX_STATISTIC
+from .accumulator import SiteBook, measure_matrix, measure_value
+from .statistics import FullStatistics, Layout, PairStatistics, shift_upper, site_sums, symmetrize_upper
 
 FORMAT_NAME = "repsim.Moments"
 FORMAT_VERSION = 1
-
-
-# Largest second-order statistic accepted after a shift: metrics square these entries (‖C‖²_F) and sum them.
-MAX_STATISTIC = 1e150
 
 
 def _check_finite_statistics(G: np.ndarray, P: int, what: str) -> None:
@@ -26,8 +24,8 @@ def _check_finite_statistics(G: np.ndarray, P: int, what: str) -> None:
     """
     d = G.shape[0]
     top, finite = 0.0, True
-    for j0 in range(0, d, _CHECK_BLOCK):
-        j1 = min(d, j0 + _CHECK_BLOCK)
+    for j0 in range(0, d, CHECK_BLOCK):
+        j1 = min(d, j0 + CHECK_BLOCK)
         blk = G[:j1, j0:j1]
         finite = finite and bool(np.isfinite(blk.sum()) or np.isfinite(blk).all())
         if j0 < P:
@@ -40,9 +38,6 @@ def _check_finite_statistics(G: np.ndarray, P: int, what: str) -> None:
         )
 
 
-_CHECK_BLOCK = 256
-
-
 def _mean64(a):
     """Column means in float64 as a NumPy vector, of a NumPy array or a torch tensor (on any device)."""
     if _validation._is_torch(a):
@@ -52,7 +47,7 @@ def _mean64(a):
     return a.mean(axis=0, dtype=np.float64)
 
 
-class Moments:
+class Moments(SiteBook):
     """Streaming, exact sufficient statistics of one or more *sites* (representations of the same samples).
 
     For each batch of rows the augmented rows ``w = [x̃ per site ; |x̃|² per site ; 1]`` with ``x̃ = x − c`` are
@@ -94,6 +89,8 @@ class Moments:
     1.0
     """
 
+    space = "feature"
+
     def __init__(
         self,
         *,
@@ -103,10 +100,8 @@ class Moments:
         precision: str = "fp64",
         window: int = 4096,
     ):
-        if backend not in ("auto", "numpy", "torch"):
-            raise ValueError(f"backend must be 'auto', 'numpy' or 'torch', got {backend!r}")
-        if precision not in ("fp64", "window32"):
-            raise ValueError(f"precision must be 'fp64' or 'window32', got {precision!r}")
+        _validation.choice(backend, "backend", ("auto", "numpy", "torch"))
+        _validation.choice(precision, "precision", ("fp64", "window32"))
         window = _validation.positive_int(window, "window")
         self._backend, self._precision, self._window = backend, precision, window
         self._acc = None  # TorchAccumulator when statistics are kept on a device
@@ -118,7 +113,7 @@ class Moments:
         self._n = 0
         self._batches = 0
         self._buffer: np.ndarray | None = None
-        self._views: dict[bool, StatisticsView] = {}
+        self._views: dict = {}
 
     # ------------------------------------------------------------------ state
     @property
@@ -372,12 +367,14 @@ class Moments:
         return self
 
     # ------------------------------------------------------------------ views for metrics
-    def statistics(self, center: bool = True) -> StatisticsView:
-        """Symmetric statistics about the sample mean (``center=True``) or about 0 (raw moments), cached."""
+    def full_view(self, center: bool = True) -> FullStatistics:
+        """Every block of the statistics, shifted to the sample mean (``center=True``) or to 0 (raw moments) and
+        symmetrised once, cached until the next update: what the matrix-valued metrics read (CCA family,
+        Procrustes, affine maps), whose per-site factorisations are memoised on it."""
         self._require_data()
         self._sync()
         center = bool(center)
-        view = self._views.get(center)
+        view = self._views.get(("full", center))
         if view is None:
             deltas, ref = self._shift_to(center)
             G = shift_upper(self._G.copy(order="F"), self._layout, deltas)
@@ -388,27 +385,34 @@ class Moments:
                 for s in self._layout.sites:
                     cols = self._layout.cols(s)
                     G[cols, self._layout.one] = 0.0
-            view = StatisticsView(symmetrize_upper(G), self._layout, self._n, ref, center)
-            self._views[center] = view
+            view = FullStatistics(symmetrize_upper(G), self._layout, self._n, ref, center)
+            self._views[("full", center)] = view
         return view
 
-    def lazy_statistics(self, center: bool = True):
-        """Statistics read on demand (‖block‖²_F, fourth-order terms, traces, site-pair blocks) about the mean or 0.
-
-        What linear / debiased CKA, RV and RV2 need, read from the accumulated upper triangle without the copy,
-        shift and symmetrisation of the whole matrix that :meth:`statistics` makes (``LazyStatistics``). Always this
-        path, whether or not the full view is cached, so a metric's value never depends on what was computed before.
-        """
+    def pair_view(self, center: bool = True) -> PairStatistics:
+        """Statistics read pair by pair on demand (‖block‖²_F, fourth-order terms, traces, site-pair blocks) about
+        the mean or 0: what the trace metrics (linear / debiased CKA, RV, RV2) and the neuron matches read, without
+        the copy, shift and symmetrisation of the whole matrix that :meth:`full_view` makes. Always this path,
+        whether or not the full view is cached, so a metric's value never depends on what was computed before."""
         self._require_data()
         self._sync()
         center = bool(center)
-        key = ("scalars", center)
+        key = ("pairs", center)
         view = self._views.get(key)
         if view is None:
             deltas, ref = self._shift_to(center)
-            view = LazyStatistics(self._G, self._layout, self._n, deltas, center, MAX_STATISTIC, ref)
+            view = PairStatistics(self._G, self._layout, self._n, deltas, center, MAX_STATISTIC, ref)
             self._views[key] = view
         return view
+
+    def view(self, kind: str = "pairs", center: bool = True):
+        """The statistics view a registry measure reads: ``"pairs"`` (:meth:`pair_view`) or ``"full"``
+        (:meth:`full_view`)."""
+        if kind == "pairs":
+            return self.pair_view(center)
+        if kind == "full":
+            return self.full_view(center)
+        raise ValueError(f"Moments has no {kind!r} view (it has 'pairs' and 'full'; Gram views: repsim.GramMoments)")
 
     def _shift_to(self, center: bool):
         """Per-site reference moves δ to the sample mean (center) or to 0, and the resulting reference points."""
@@ -419,109 +423,74 @@ class Moments:
 
     def _require_data(self):
         if self._layout is None or self._n == 0:
-            raise ValueError("Moments is empty: call update() with at least one batch first")
+            raise self._empty_error()
 
-    def _check_site(self, site, name="site"):
-        if not isinstance(site, str):
-            raise TypeError(f"{name} must be a site name (str), got {type(site).__name__}")
-        self._require_data()
-        self._layout.index(site)
-        return site
+    def _empty_error(self) -> ValueError:
+        return ValueError("Moments is empty: call update() with at least one batch first")
 
-    # ------------------------------------------------------------------ metrics on sites
+    def _measure(self, metric: str, x, y, **options):
+        self._check_site(x, "x"), self._check_site(y, "y")
+        return measure_value(self, metric, x, y, options)
+
+    # ------------------------------------------------------------------ metrics on sites (registry measures)
     def cka(self, x: str, y: str, debiased: bool = False) -> float:
         """Linear CKA between sites ``x`` and ``y`` (see :func:`repsim.cka`)."""
-        from .metrics import cka as _cka
-
-        self._check_site(x, "x"), self._check_site(y, "y")
-        if debiased:
-            return _cka.debiased_cka(self.lazy_statistics(True), x, y)
-        return _cka.linear_cka(self.lazy_statistics(True), x, y)
+        return self._measure("cka", x, y, debiased=debiased)
 
     def rv(self, x: str, y: str, center: bool = True) -> float:
         """RV coefficient between sites ``x`` and ``y`` (see :func:`repsim.rv`)."""
-        from .metrics import rv as _rv
-
-        self._check_site(x, "x"), self._check_site(y, "y")
-        return _rv.rv_from_stats(self.lazy_statistics(center), x, y)
+        return self._measure("rv", x, y, center=center)
 
     def rv2(self, x: str, y: str, center: bool = True) -> float:
         """Modified RV coefficient RV2 between sites ``x`` and ``y`` (see :func:`repsim.rv2`)."""
-        from .metrics import rv as _rv
+        return self._measure("rv2", x, y, center=center)
 
-        self._check_site(x, "x"), self._check_site(y, "y")
-        return _rv.rv2_from_stats(self.lazy_statistics(center), x, y)
-
-    def cca(self, x: str, y: str, eps: float = 0.0, rtol: float = 1e-10):
+    def cca(self, x: str, y: str, eps: float = 0.0, rtol: float = CCA_RTOL):
         """All canonical correlations between sites ``x`` and ``y`` → CCAResult (see :func:`repsim.cca`)."""
-        from .metrics import cca as _cca
-
-        self._check_site(x, "x"), self._check_site(y, "y")
-        return _cca.cca_from_stats(self.statistics(True), x, y, eps=eps, rtol=rtol)
+        return self._measure("cca", x, y, eps=eps, rtol=rtol)
 
     def svcca(self, x: str, y: str, keep: float = 0.99, k: int | None = None, *, return_result: bool = False):
         """SVCCA between sites ``x`` and ``y`` (see :func:`repsim.svcca`)."""
-        from .metrics import cca as _cca
-
-        self._check_site(x, "x"), self._check_site(y, "y")
-        res = _cca.svcca_from_stats(self.statistics(True), x, y, keep=keep, k=k)
+        res = self._measure("svcca", x, y, keep=keep, k=k)
         return res if return_result else res.mean_rho
 
     def pwcca(self, x: str, y: str, convention: str = "morcos", eps: float = 0.0, *, return_result: bool = False):
         """Projection-weighted CCA between sites ``x`` and ``y`` (see :func:`repsim.pwcca`)."""
-        from .metrics import cca as _cca
-
-        self._check_site(x, "x"), self._check_site(y, "y")
-        res = _cca.pwcca_from_stats(self.statistics(True), x, y, convention=convention, eps=eps)
+        res = self._measure("pwcca", x, y, convention=convention, eps=eps)
         return res if return_result else res.value
 
     def procrustes(self, x: str, y: str, form: str = "distance") -> float:
         """Orthogonal Procrustes between sites ``x`` and ``y`` (see :func:`repsim.procrustes`)."""
-        from .metrics import cca as _cca
-
-        self._check_site(x, "x"), self._check_site(y, "y")
-        return _cca.procrustes_from_stats(self.statistics(True), x, y, form=form)
+        return self._measure("procrustes", x, y, form=form)
 
     def affine_map(self, x: str, y: str, ridge: float = 0.0):
         """Least-squares affine map from site ``x`` to site ``y`` → AffineMap (see :func:`repsim.affine_map`)."""
-        from .metrics import maps as _maps
-
-        self._check_site(x, "x"), self._check_site(y, "y")
-        return _maps.affine_map_from_stats(self.statistics(True), x, y, ridge=ridge)
+        return self._measure("affine_map", x, y, ridge=ridge)
 
     def max_match(self, x: str, y: str, eps: float, center: bool = False, dead: str = "count"):
         """Maximum ε-approximate match between the neurons of sites ``x`` and ``y`` (see :func:`repsim.max_match`)."""
-        from .metrics import match as _match
-
-        self._check_site(x, "x"), self._check_site(y, "y")
-        return _match.max_match_from_stats(self.lazy_statistics(True), x, y, eps, center=center, dead=dead)
+        return self._measure("max_match", x, y, eps=eps, center=center, dead=dead)
 
     def match_curve(self, x: str, y: str, eps=(0.1, 0.2, 0.3, 0.4, 0.5), center: bool = False, dead: str = "count"):
         """s(ε) for several ε between sites ``x`` and ``y`` (see :func:`repsim.match_curve`)."""
-        from .metrics import match as _match
-
-        self._check_site(x, "x"), self._check_site(y, "y")
-        return _match.match_curve_from_stats(self.lazy_statistics(True), x, y, eps, center=center, dead=dead)
+        return self._measure("match_curve", x, y, eps=eps, center=center, dead=dead)
 
     def simple_matches(self, x: str, y: str, eps: float, center: bool = False, dead: str = "count", n_threads=None):
         """Simple matches between sites ``x`` and ``y`` (see :func:`repsim.simple_matches`)."""
-        from .metrics import match as _match
-
-        self._check_site(x, "x"), self._check_site(y, "y")
-        return _match.simple_matches_from_stats(
-            self.lazy_statistics(True), x, y, eps, center=center, dead=dead, n_threads=n_threads
-        )
+        return self._measure("simple_matches", x, y, eps=eps, center=center, dead=dead, n_threads=n_threads)
 
     def matrix(self, metric: str, rows: Sequence[str] | None = None, cols: Sequence[str] | None = None, **options):
-        """The site × site matrix of one metric from this single accumulation.
+        """The site × site matrix of one registry measure from this single accumulation.
 
         Parameters
         ----------
-        metric : {"cka", "debiased_cka", "rv", "rv2", "cca", "cca_r2", "svcca", "pwcca", "procrustes"}
-            ``"cka"`` accepts ``debiased=``; ``"rv"`` and ``"rv2"`` accept ``center=``; ``"cca"`` (mean ρ) and
-            ``"cca_r2"`` (mean ρ²) accept ``eps=``, ``rtol=``; ``"svcca"`` accepts ``keep=``, ``k=``; ``"pwcca"``
-            accepts ``convention=``, ``eps=`` (rows are the X side); ``"procrustes"`` accepts ``form=``.
-            Per-site factorisations are computed once and reused across the matrix.
+        metric : str
+            A measure of :func:`repsim.measures` with a feature-space form and one number per pair: ``"cka"``
+            (``debiased=``), ``"debiased_cka"``, ``"rv"`` and ``"rv2"`` (``center=``), ``"cca"`` (mean ρ) and
+            ``"cca_r2"`` (mean ρ²) (``eps=``, ``rtol=``), ``"svcca"`` (``keep=``, ``k=``), ``"pwcca"``
+            (``convention=``, ``eps=``; rows are the X side), ``"procrustes"`` (``form=``), ``"affine_map"``
+            (total R², ``ridge=``), ``"max_match"`` (s(ε), ``eps=`` required). Per-site factorisations are
+            computed once and reused across the matrix.
         rows, cols : sequence of site names, optional
             Default: all sites, in order.
 
@@ -530,27 +499,15 @@ class Moments:
         SimilarityMatrix
             ``values[i, j]`` is the metric between ``rows[i]`` and ``cols[j]``.
         """
-        from .metrics import matrix as _matrix
-
         self._require_data()
         rows = self._site_list(rows, "rows")
         cols = self._site_list(cols, "cols")
-        return _matrix.similarity_matrix(self, metric, rows, cols, options)
+        return measure_matrix(self, metric, rows, cols, options)
 
-    def _site_list(self, names, argname):
-        if names is None:
-            return list(self._layout.sites)
-        if isinstance(names, str):
-            names = [names]
-        names = list(names)
-        for s in names:
-            if not isinstance(s, str):
-                raise TypeError(f"{argname} must be site names (str), got {s!r}")
-            if s not in self._layout.sites:
-                raise ValueError(f"{argname}: unknown site {s!r}; the sites are {list(self._layout.sites)}")
-        if not names:
-            raise ValueError(f"{argname} is empty")
-        return names
+    @property
+    def info(self) -> dict:
+        """Accumulator details for reports (rows, batches, engine)."""
+        return {"batches": self._batches, "engine": self._engine_name}
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:
@@ -558,8 +515,7 @@ class Moments:
         self._require_data()
         self._sync()
         iu = np.triu_indices(self._layout.d)
-        with open(os.fspath(path), "wb") as fh:
-            np.savez(
+        atomic_write(path, lambda fh: np.savez(
                 fh,
                 format=np.array(FORMAT_NAME),
                 version=np.array(FORMAT_VERSION),
@@ -569,7 +525,7 @@ class Moments:
                 batches=np.array(self._batches, dtype=np.int64),
                 reference=np.concatenate(self._reference),
                 G_upper=np.asarray(self._G)[iu],
-            )
+            ))
 
     @classmethod
     def load(cls, path, *, engine: str = "auto", n_threads: int | None = None, backend: str = "auto",
@@ -578,34 +534,15 @@ class Moments:
 
         The keyword arguments are those of :class:`Moments` and apply to further updates (CUDA batches continue on
         the device)."""
-        path = os.fspath(path)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no such file: {path!r}")
-        try:
-            data = np.load(path, allow_pickle=False)
-        except Exception as exc:  # empty, truncated or foreign files: numpy raises EOFError, BadZipFile, ...
-            raise ValueError(f"{path!r} is not a repsim Moments file (.npz): {type(exc).__name__}: {exc}") from None
-        if not hasattr(data, "files"):
-            raise ValueError(f"{path!r} is not a repsim Moments file: it holds a single array, not an .npz archive")
-        with data:
-            required = {"format", "version", "sites", "dims", "n", "reference", "G_upper"}
-            if "format" not in data.files or str(data["format"]) != FORMAT_NAME:
-                raise ValueError(f"{path!r} is not a repsim Moments file (no '{FORMAT_NAME}' format tag)")
-            version = int(data["version"]) if "version" in data.files else -1
-            if version != FORMAT_VERSION:
-                raise ValueError(
-                    f"{path!r} has Moments format version {version}; this repsim reads version {FORMAT_VERSION}"
-                )
-            missing = required - set(data.files)
-            if missing:
-                raise ValueError(f"{path!r} is a damaged Moments file: missing fields {sorted(missing)}")
+        required = {"format", "version", "sites", "dims", "n", "reference", "G_upper"}
+        with read_npz(path, FORMAT_NAME, FORMAT_VERSION, required) as data:
             sites = tuple(str(s) for s in data["sites"])
             dims = tuple(int(p) for p in data["dims"])
             layout = Layout(sites, dims)
             ref = np.asarray(data["reference"], dtype=np.float64)
             packed = np.asarray(data["G_upper"], dtype=np.float64)
             if ref.shape != (layout.n_features,) or packed.shape != (layout.d * (layout.d + 1) // 2,):
-                raise ValueError(f"{path!r} is a damaged Moments file: field sizes do not match the sites")
+                raise ValueError(f"{str(path)!r} is a damaged Moments file: field sizes do not match the sites")
             m = cls(engine=engine, n_threads=n_threads, backend=backend, precision=precision, window=window)
             m._layout = layout
             m._reference = [ref[layout.cols(s)].copy() for s in sites]

@@ -1,4 +1,5 @@
-"""The augmented second-moment matrix G of docs/math.md §1: its layout, exact shifts T G Tᵀ, and read-only views.
+"""The augmented second-moment matrix G of docs/math.md §1: its layout, exact shifts T G Tᵀ, and the two feature-space
+statistics views (:class:`FullStatistics`, :class:`PairStatistics`).
 
 G is kept as the **upper triangle** of a Fortran-ordered (d, d) float64 array, the storage that BLAS ``dsyrk``
 updates in place. For sites s = 1..L with p_s features each, the augmented row is
@@ -13,7 +14,8 @@ from functools import cached_property
 import numpy as np
 from scipy.linalg import blas
 
-_SYM_BLOCK = 512
+from ._limits import LAZY_CHUNK, SYM_BLOCK
+from .views import Memo, PairTerms
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ class Layout:
 def symmetrize_upper(G: np.ndarray) -> np.ndarray:
     """Copy the upper triangle of a square array into its lower triangle, in place, block by block."""
     d = G.shape[0]
-    for j0 in range(0, d, _SYM_BLOCK):
-        j1 = min(d, j0 + _SYM_BLOCK)
+    for j0 in range(0, d, SYM_BLOCK):
+        j1 = min(d, j0 + SYM_BLOCK)
         # lower part of the diagonal block
         blk = G[j0:j1, j0:j1]
         low = np.tril_indices(j1 - j0, -1)
@@ -129,11 +131,26 @@ def site_sums(G: np.ndarray, layout: Layout) -> list[np.ndarray]:
     return [np.array(G[layout.cols(s), layout.one]) for s in layout.sites]
 
 
-class StatisticsView:
-    """Read-only, fully symmetric statistics at one reference point (the sample mean, or 0 for raw moments).
+class _TraceTerms:
+    """:meth:`terms` from feature-space moments (docs/math.md §2): with a_i = |x̃_i|², ⟨K, L⟩ = ‖X̃ᵀỸ‖²_F and
+    Σ_{i≠j} K_ij L_ij = ⟨K, L⟩ − Σ a_i b_i; about the mean 1ᵀK̃1 = −tr K and K̃1 = −a, so (K̃1)ᵀ(L̃1) = Σ a_i b_i."""
+
+    def terms(self, x: str, y: str) -> PairTerms:
+        kl, kk, ll = self.frob2(x, y), self.frob2(x, x), self.frob2(y, y)
+        txy, txx, tyy = self.fourth(x, y), self.fourth(x, x), self.fourth(y, y)
+        if not self.centered:
+            return PairTerms(self.n, kl, kk, ll, kl - txy, kk - txx, ll - tyy)
+        return PairTerms(self.n, kl, kk, ll, kl - txy, kk - txx, ll - tyy, -self.trace(x), -self.trace(y),
+                         txy, txx, tyy)
+
+
+class FullStatistics(Memo, _TraceTerms):
+    """Read-only, fully symmetric statistics at one reference point (the sample mean, or 0 for raw moments): the
+    view for the matrix-valued metrics (CCA family, Procrustes, affine maps), which need whole blocks.
 
     Metrics read blocks by site name: ``A = view.block(x, x)``, ``C = view.block(x, y)``, the fourth-order terms
-    ``t_xy = Σ a_i b_i = view.fourth(x, y)``, ``tr A = view.trace(x)``, ``Σ x̃ = view.sum(x)``.
+    ``t_xy = Σ a_i b_i = view.fourth(x, y)``, ``tr A = view.trace(x)``, ``Σ x̃ = view.sum(x)``. Per-site
+    factorisations are kept with :meth:`memo`. Implements :class:`repsim.views.FeatureView`.
     """
 
     def __init__(self, G_full: np.ndarray, layout: Layout, n: int, reference: list[np.ndarray], centered: bool):
@@ -143,7 +160,7 @@ class StatisticsView:
         self.reference = reference
         self.centered = centered
         self._frob2: dict[tuple[str, str], float] = {}
-        self.cache: dict = {}  # per-site factorisations reused across pairs (e.g. CCA whitening)
+        self._memo: dict = {}
 
     def block(self, x: str, y: str) -> np.ndarray:
         return self._G[self.layout.cols(x), self.layout.cols(y)]
@@ -172,23 +189,22 @@ class StatisticsView:
         return self._G[self.layout.cols(x), self.layout.norm_col(y)]
 
 
-class LazyStatistics:
+class PairStatistics(Memo, _TraceTerms):
     """Statistics of T G Tᵀ read on demand from G without forming it: ‖block‖²_F, fourth-order terms, traces, and
     the shifted cross blocks of site pairs.
 
-    ``StatisticsView`` copies, shifts and symmetrises the whole d × d matrix, which matrix-valued metrics (CCA,
+    ``FullStatistics`` copies, shifts and symmetrises the whole d × d matrix, which matrix-valued metrics (CCA,
     maps, matches) need. The trace-type metrics (linear and debiased CKA, RV, RV2) need only, per site pair, the
     squared Frobenius norm of the shifted cross block and two entries of the small (L+1) × (L+1) corner. With the
     shift written as T G Tᵀ = G + U Nᵀ + N Uᵀ (``shift_upper``), the shifted block of sites (x, y) is
     R + u_x n_yᵀ + n_x u_yᵀ — the stored block R plus two rank-one terms (U's x-rows are nonzero only in column 0)
     — so every norm is one read of the upper triangle in column chunks, with no G-sized temporary: the same
     arithmetic as the exact shift, in place of a copy, a DSYR2K and a symmetrisation of the whole matrix.
-    ``block(x, y)`` returns one shifted block the same way (what the match engine reads). Duck-types the parts of
-    :class:`StatisticsView` those metrics use (``n``, ``centered``, ``layout``, ``reference``, ``frob2``, ``fourth``,
-    ``trace``, ``block``).
+    ``block(x, y)`` returns one shifted block the same way (what the match engine reads). Implements
+    :class:`repsim.views.FeatureView` (``sum`` and ``third`` are :class:`FullStatistics` only).
     """
 
-    _CHUNK = 128
+    _CHUNK = LAZY_CHUNK
 
     def __init__(self, G: np.ndarray, layout: Layout, n: int, deltas, centered: bool, max_statistic: float,
                  reference=None):
@@ -207,6 +223,7 @@ class LazyStatistics:
         corner = corner + np.triu(corner, 1).T
         self._corner = corner + U[J] @ N[J].T + N[J] @ U[J].T
         self._frob2: dict[tuple[str, str], float] = {}
+        self._memo: dict = {}
 
     def frob2(self, x: str, y: str) -> float:
         """‖(T G Tᵀ)[x, y]‖²_F for the shifted cross block of sites x and y, cached."""

@@ -40,7 +40,7 @@ def all_metrics(m: repsim.Moments, x: str, y: str) -> dict:
 def all_statistics(m: repsim.Moments, center: bool) -> dict:
     """Every block of G through the public StatisticsView accessors: second-order blocks, sums, traces,
     third-order vectors and fourth-order scalars of every site pair."""
-    st = m.statistics(center=center)
+    st = m.full_view(center=center)
     out = {}
     for x in m.sites:
         out[("sum", x)] = np.array(st.sum(x))

@@ -486,7 +486,7 @@ def test_google_pwcca_matrix_reuses_per_site_work_and_equals_fresh_calls():
     """The per-site google factorisations are cached on the view; every entry still equals a fresh one-shot call."""
     data, m = _three_site_moments()
     M = m.matrix("pwcca", rows=["c", "a"], cols=["b", "a"], convention="google")
-    cached = {k for k in m.statistics(True).cache if k[0] == "google"}
+    cached = {k for k in m.full_view(True).memo_keys() if k[0] == "google"}
     assert cached == {("google", s, 0.0) for s in ("a", "b", "c")}
     for i, x in enumerate(["c", "a"]):
         for j, y in enumerate(["b", "a"]):

@@ -41,7 +41,7 @@ def test_torch_fp64_equals_cpu_path(rng, batch):
     assert dev.n == cpu.n
     for k, v in _values(cpu).items():
         np.testing.assert_allclose(_values(dev)[k], v, rtol=1e-10, atol=1e-12)  # observed ≤ 1e-15
-    np.testing.assert_allclose(dev.statistics().block("x", "y"), cpu.statistics().block("x", "y"), rtol=1e-10,
+    np.testing.assert_allclose(dev.full_view().block("x", "y"), cpu.full_view().block("x", "y"), rtol=1e-10,
                                atol=1e-6)
 
 

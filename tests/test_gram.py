@@ -21,7 +21,9 @@ import pytest
 import naive
 import naive_gram
 import repsim
+from repsim import api
 from repsim import gram as gram_mod
+from repsim.gram import tiles as gram_tiles
 from repsim._kernels import numba_gram
 from repsim.gram import GramMoments
 
@@ -176,7 +178,7 @@ def test_pair_sums_are_cached_per_unordered_pair(monkeypatch):
 
 def test_threads_do_not_change_results_and_are_restored(monkeypatch):
     """Per-tile partial sums reduced in tile order: bit-identical for any thread count; numba's setting restored."""
-    monkeypatch.setattr(gram_mod, "PARALLEL_MIN_ENTRIES", 0)  # small Grams would otherwise run on one thread
+    monkeypatch.setattr(gram_tiles, "PARALLEL_MIN_ENTRIES", 0)  # small Grams would otherwise run on one thread
     X, Y = dataset("very_wide")
     before = numba.get_num_threads()
     vals = []
@@ -380,13 +382,13 @@ def test_choose_space_rule():
 
 def test_auto_dispatch_calls_gram_space_only_when_wide(monkeypatch):
     calls = []
-    real = gram_mod.one_shot_gram
+    real = api.one_shot_gram
 
     def spy(x, y, n_threads=None):
         calls.append(x.shape)
         return real(x, y, n_threads)
 
-    monkeypatch.setattr(gram_mod, "one_shot_gram", spy)
+    monkeypatch.setattr(api, "one_shot_gram", spy)
     X, Y = dataset("wide")
     repsim.cka(X, Y), repsim.rv(X, Y), repsim.rv2(X, Y, center=False)
     assert len(calls) == 3

@@ -1,4 +1,4 @@
-"""LazyStatistics (the trace-type statistics read from the accumulated upper triangle) against the full shifted
+"""PairStatistics (the trace-type statistics read from the accumulated upper triangle) against the full shifted
 view of Moments.statistics and against the sample-space oracles."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 
 import naive
 import repsim
-from repsim.moments import MAX_STATISTIC
-from repsim.statistics import LazyStatistics, site_sums
+from repsim._limits import MAX_STATISTIC
+from repsim.statistics import PairStatistics, site_sums
 
 
 def _moments(rng, dims, n=300, mean=0.0, batch=64):
@@ -24,9 +24,9 @@ def _moments(rng, dims, n=300, mean=0.0, batch=64):
 def test_scalars_equal_the_full_view(center, mean, rng):
     # widths above and below the chunk size, so the diagonal blocks' chunk squares and off-chunk parts both occur
     m, _ = _moments(rng, (3, 130, 7, 300), mean=mean)
-    sc = m.lazy_statistics(center)
-    assert isinstance(sc, LazyStatistics)
-    full = m.statistics(center)
+    sc = m.pair_view(center)
+    assert isinstance(sc, PairStatistics)
+    full = m.full_view(center)
     sites = full.layout.sites
     for x in sites:
         assert sc.trace(x) == pytest.approx(full.trace(x), rel=1e-12)
@@ -39,7 +39,7 @@ def test_scalars_equal_the_full_view(center, mean, rng):
     for c_sc, c_full in zip(sc.reference, full.reference):
         np.testing.assert_allclose(c_sc, c_full, rtol=1e-13, atol=1e-12)
     # the scalars are cached and do not depend on whether the full view exists
-    assert m.lazy_statistics(center) is sc
+    assert m.pair_view(center) is sc
 
 
 def test_metrics_through_scalars_match_the_oracles(rng):
@@ -51,7 +51,7 @@ def test_metrics_through_scalars_match_the_oracles(rng):
     assert m.rv2("s1", "s2") == pytest.approx(naive.rv2(X, Y, center=True), rel=1e-10)
     # the matrix path uses the scalars too (no full view is built)
     mat = m.matrix("cka")
-    assert True not in m._views
+    assert ("full", True) not in m._views
     np.testing.assert_allclose(mat.values[1, 2], naive.linear_cka(X, Y), rtol=1e-11)
     np.testing.assert_allclose(np.diag(mat.values), 1.0, rtol=1e-13)
 
@@ -72,7 +72,7 @@ def test_scalars_reject_overflow():
     layout = repsim.statistics.Layout(("a",), (2,))
     G[0, 0] = G[1, 1] = 1e160
     G[3, 3] = 10.0
-    sc = LazyStatistics(G, layout, 10, [np.zeros(2)], True, MAX_STATISTIC)
+    sc = PairStatistics(G, layout, 10, [np.zeros(2)], True, MAX_STATISTIC)
     with pytest.raises(ValueError, match="safe range"):
         sc.frob2("a", "a")
     with pytest.raises(ValueError, match="safe range"):

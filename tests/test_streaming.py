@@ -89,7 +89,7 @@ def test_centred_statistics_match_direct():
     """The centred blocks equal the two-pass sample-space quantities (Xcᵀ Yc, Σ|xc|²|yc|², Σ|yc|² xc)."""
     data = three_sites()
     m = moments_of(data, batch=64)
-    st = m.statistics(center=True)
+    st = m.full_view(center=True)
     Xc = {s: naive.center_columns(v) for s, v in data.items()}
     nrm = {s: np.sum(v * v, axis=1) for s, v in Xc.items()}
     for x, y in PAIRS:
@@ -99,7 +99,7 @@ def test_centred_statistics_match_direct():
     for s in data:
         np.testing.assert_allclose(st.trace(s), nrm[s].sum(), rtol=1e-12, atol=0)
         np.testing.assert_array_equal(st.sum(s), 0.0)
-    raw = m.statistics(center=False)
+    raw = m.full_view(center=False)
     for x, y in PAIRS:
         assert_normwise_close(raw.block(x, y), data[x].T @ data[y], 1e-13, f"raw block {x}{y}")
         np.testing.assert_allclose(raw.sum(x), data[x].sum(axis=0), rtol=1e-12, atol=0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .._validation import MAX_NORM
+from .._limits import MAX_NORM
 
 
 @numba.njit(cache=True, nogil=True)

@@ -59,7 +59,7 @@ class _Bases:
     """
 
     def __init__(self, m: Moments, pca_keep: float, mean_abs: np.ndarray, cca: bool):
-        view = m.statistics(center=True)
+        view = m.full_view(center=True)
         self.mean = m.mean("A")
         self.p = m.dims["A"]
         lam, V = _eigh_desc(view.block("A", "A"))

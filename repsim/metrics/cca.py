@@ -3,7 +3,7 @@
 Dense linear algebra here uses NumPy's LAPACK, the same OpenBLAS as the ``@`` products around it: alternating with
 SciPy's separately bundled OpenBLAS costs a busy-wait hand-over per call on a loaded machine (bench/README.md).
 
-Everything here reads the blocks Ac = Σ x̃x̃ᵀ, Bc, Cc of a centred :class:`~repsim.statistics.StatisticsView`; the
+Everything here reads the blocks Ac = Σ x̃x̃ᵀ, Bc, Cc of a centred :class:`~repsim.statistics.FeatureView`; the
 per-site factorisations are cached on the view, so a layer × layer matrix factorises each layer once.
 """
 from __future__ import annotations
@@ -14,13 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
-from .._validation import positive_int
-from ..statistics import StatisticsView
-from ._common import one_shot
+from .._limits import CCA_RTOL, CONST_RTOL, KEEP_SLACK
+from .._validation import positive_int, real
+from ..views import FeatureView
 
-# A neuron is constant when its centred sum of squares is below n·(CONST_RTOL·|mean|)²: what the rounding of an
-# exactly constant column leaves behind (docs/math.md §3), far below any real spread.
-CONST_RTOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -92,29 +89,19 @@ class _Whitening:
     n_const: int
 
 
-def _check_float(value, name, low=0.0, high=None, low_open=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    v = float(value)
-    if not np.isfinite(v) or v < low or (low_open and v == low) or (high is not None and v > high):
-        rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
-        raise ValueError(f"{name} must be in {rng}, got {value!r}")
-    return v
-
-
-def _constant_mask(view: StatisticsView, site: str) -> np.ndarray:
+def _constant_mask(view: FeatureView, site: str) -> np.ndarray:
     A = view.block(site, site)
     diag = np.diag(A)
     mean = np.abs(view.reference[view.layout.index(site)])
     return diag > view.n * (CONST_RTOL * mean) ** 2 + np.finfo(float).tiny
 
 
-def _whitening(view: StatisticsView, site: str, eps: float, rtol: float) -> _Whitening:
-    """Whitening of a site's correlation matrix (+ eps·I), truncated at rtol·λ_max; cached on the view."""
-    cache = view.cache
-    key = ("cca-white", site, eps, rtol)
-    if key in cache:
-        return cache[key]
+def _whitening(view: FeatureView, site: str, eps: float, rtol: float) -> _Whitening:
+    """Whitening of a site's correlation matrix (+ eps·I), truncated at rtol·λ_max; memoised on the view."""
+    return view.memo(("cca-white", site, eps, rtol), lambda: _compute_whitening(view, site, eps, rtol))
+
+
+def _compute_whitening(view: FeatureView, site: str, eps: float, rtol: float) -> _Whitening:
     keep = _constant_mask(view, site)
     A = view.block(site, site)[np.ix_(keep, keep)]
     d = np.sqrt(np.diag(A))
@@ -124,17 +111,15 @@ def _whitening(view: StatisticsView, site: str, eps: float, rtol: float) -> _Whi
     V = V[:, ::-1]
     r = int(np.count_nonzero(lam > rtol * lam[0])) if lam.size and lam[0] > 0 else 0
     W = (V[:, :r] / np.sqrt(lam[:r])) / d[:, None]
-    result = _Whitening(keep, W, int(keep.size - keep.sum()))
-    cache[key] = result
-    return result
+    return _Whitening(keep, W, int(keep.size - keep.sum()))
 
 
-def _pca_whitening(view: StatisticsView, site: str, keep_var, k, rtol: float) -> _Whitening:
-    """SVCCA's truncation: top principal directions of the covariance, whitened; cached on the view."""
-    cache = view.cache
-    key = ("svcca-white", site, keep_var, k, rtol)
-    if key in cache:
-        return cache[key]
+def _pca_whitening(view: FeatureView, site: str, keep_var, k, rtol: float) -> _Whitening:
+    """SVCCA's truncation: top principal directions of the covariance, whitened; memoised on the view."""
+    return view.memo(("svcca-white", site, keep_var, k, rtol), lambda: _compute_pca_whitening(view, site, keep_var, k, rtol))
+
+
+def _compute_pca_whitening(view: FeatureView, site: str, keep_var, k, rtol: float) -> _Whitening:
     A = view.block(site, site)
     lam, V = np.linalg.eigh(A)
     lam, V = lam[::-1], V[:, ::-1]
@@ -144,12 +129,10 @@ def _pca_whitening(view: StatisticsView, site: str, keep_var, k, rtol: float) ->
         r = min(int(k), rank)
     else:
         total = lam[:rank].sum()
-        r = int(np.searchsorted(np.cumsum(lam[:rank]) / total, keep_var * (1 - 1e-12)) + 1) if rank else 0
+        r = int(np.searchsorted(np.cumsum(lam[:rank]) / total, keep_var * (1 - KEEP_SLACK)) + 1) if rank else 0
         r = min(r, rank)
     W = V[:, :r] / np.sqrt(lam[:r])
-    result = _Whitening(np.ones(A.shape[0], bool), W, 0)
-    cache[key] = result
-    return result
+    return _Whitening(np.ones(A.shape[0], bool), W, 0)
 
 
 def _warn_degenerate(view, x, y, wx, wy, metric):
@@ -180,7 +163,7 @@ def _warn_degenerate(view, x, y, wx, wy, metric):
     return False
 
 
-def _pair(view: StatisticsView, x: str, y: str, wx: _Whitening, wy: _Whitening):
+def _pair(view: FeatureView, x: str, y: str, wx: _Whitening, wy: _Whitening):
     C = view.block(x, y)[np.ix_(wx.keep, wy.keep)]
     T = wx.W.T @ C @ wy.W
     U, s, Vt = np.linalg.svd(T, full_matrices=False)
@@ -222,10 +205,10 @@ def _embed(mask, M):
     return out
 
 
-def cca_from_stats(view: StatisticsView, x: str, y: str, eps: float = 0.0, rtol: float = 1e-10) -> CCAResult:
+def cca_from_stats(view: FeatureView, x: str, y: str, eps: float = 0.0, rtol: float = CCA_RTOL) -> CCAResult:
     """All canonical correlations between sites x and y of a centred view (docs/math.md §2 iv)."""
-    eps = _check_float(eps, "eps")
-    rtol = _check_float(rtol, "rtol", high=1.0)
+    eps = real(eps, "eps")
+    rtol = real(rtol, "rtol", high=1.0)
     wx, wy = _whitening(view, x, eps, rtol), _whitening(view, y, eps, rtol)
     if _warn_degenerate(view, x, y, wx, wy, "cca"):
         return _undefined_result(view, x, y, eps, rtol)
@@ -235,14 +218,14 @@ def cca_from_stats(view: StatisticsView, x: str, y: str, eps: float = 0.0, rtol:
                         _embed(wy.keep, wy.W @ V[:, :k]), eps, rtol)
 
 
-def svcca_from_stats(view, x, y, keep=0.99, k=None, rtol: float = 1e-10) -> CCAResult:
+def svcca_from_stats(view, x, y, keep=0.99, k=None, rtol: float = CCA_RTOL) -> CCAResult:
     """SVCCA (Raghu et al. 2017): CCA on the top principal directions of each side (docs/math.md §2 v)."""
     if k is not None:
         k = positive_int(k, "k")
         keep = None
     else:
-        keep = _check_float(keep, "keep", low=0.0, high=1.0, low_open=True)
-    rtol = _check_float(rtol, "rtol", high=1.0)
+        keep = real(keep, "keep", low=0.0, high=1.0, low_open=True)
+    rtol = real(rtol, "rtol", high=1.0)
     wx, wy = _pca_whitening(view, x, keep, k, rtol), _pca_whitening(view, y, keep, k, rtol)
     if wx.W.shape[1] == 0 or wy.W.shape[1] == 0:
         warnings.warn(
@@ -261,14 +244,14 @@ def svcca_from_stats(view, x, y, keep=0.99, k=None, rtol: float = 1e-10) -> CCAR
     return _pair_result(view, x, y, T, rho, rx, ry, wx.W @ U[:, :kk], wy.W @ V[:, :kk], 0.0, rtol)
 
 
-def pwcca_from_stats(view, x, y, convention="morcos", eps: float = 0.0, rtol: float = 1e-10) -> PWCCAResult:
+def pwcca_from_stats(view, x, y, convention="morcos", eps: float = 0.0, rtol: float = CCA_RTOL) -> PWCCAResult:
     """Projection-weighted CCA (Morcos et al. 2018), weights from the side with fewer neurons (docs/math.md §2 vi)."""
     if convention == "google":
-        return _pwcca_google(view, x, y, _check_float(eps, "eps"))
+        return _pwcca_google(view, x, y, real(eps, "eps"))
     if convention != "morcos":
         raise ValueError(f"convention must be 'morcos' or 'google', got {convention!r}")
-    eps = _check_float(eps, "eps")
-    rtol = _check_float(rtol, "rtol", high=1.0)
+    eps = real(eps, "eps")
+    rtol = real(rtol, "rtol", high=1.0)
     wx, wy = _whitening(view, x, eps, rtol), _whitening(view, y, eps, rtol)
     px, py = view.layout.dims[view.layout.index(x)], view.layout.dims[view.layout.index(y)]
     if _warn_degenerate(view, x, y, wx, wy, "pwcca"):
@@ -287,18 +270,18 @@ def _google_side(view, site, epsilon):
     """Per-site part of google's compute_pwcca, cached on the view for matrices: the largest |entry| of the ddof-1
     covariance, the neurons kept (scaled variance ≥ ε), and Σ^{-1/2} of the kept, scaled, ε-ridged block as the
     eigen square root of its pseudo-inverse."""
-    key = ("google", site, epsilon)
-    if key not in view.cache:
-        A = view.block(site, site) / (view.n - 1)
-        top = float(np.max(np.abs(A)))
-        if top == 0:
-            view.cache[key] = (0.0, None, None)
-        else:
-            A = A / top
-            keep = np.abs(np.diag(A)) >= epsilon
-            lam, V = np.linalg.eigh(np.linalg.pinv(A[np.ix_(keep, keep)] + epsilon * np.eye(keep.sum())))
-            view.cache[key] = (top, keep, (V * np.sqrt(np.clip(lam, 0.0, None))) @ V.T)
-    return view.cache[key]
+    return view.memo(("google", site, epsilon), lambda: _compute_google_side(view, site, epsilon))
+
+
+def _compute_google_side(view, site, epsilon):
+    A = view.block(site, site) / (view.n - 1)
+    top = float(np.max(np.abs(A)))
+    if top == 0:
+        return (0.0, None, None)
+    A = A / top
+    keep = np.abs(np.diag(A)) >= epsilon
+    lam, V = np.linalg.eigh(np.linalg.pinv(A[np.ix_(keep, keep)] + epsilon * np.eye(keep.sum())))
+    return (top, keep, (V * np.sqrt(np.clip(lam, 0.0, None))) @ V.T)
 
 
 def _pwcca_google(view, x, y, epsilon):
@@ -340,7 +323,7 @@ def _pwcca_google(view, x, y, epsilon):
     return PWCCAResult(float(np.sum(weights * rho)), rho, weights, "x", "google")
 
 
-def procrustes_from_stats(view: StatisticsView, x: str, y: str, form: str = "distance") -> float:
+def procrustes_from_stats(view: FeatureView, x: str, y: str, form: str = "distance") -> float:
     """Orthogonal Procrustes on centred, Frobenius-normalised data (docs/math.md §2 viii)."""
     if form not in _PROCRUSTES_FORMS:
         raise ValueError(f"form must be one of {list(_PROCRUSTES_FORMS)}, got {form!r}")
@@ -364,147 +347,3 @@ _PROCRUSTES_FORMS = {
 
 
 # ---------------------------------------------------------------------------------------------- array functions
-def cca(X, Y, eps: float = 0.0, rtol: float = 1e-10) -> CCAResult:
-    """Canonical correlation analysis (Hotelling 1936) between two representations of the same samples.
-
-    Both sides are standardised to correlation matrices (CCA is invariant to column scaling), constant neurons are
-    left out, and each correlation matrix is whitened through its eigendecomposition, keeping eigenvalues above
-    ``rtol``·λ_max (a pseudo-inverse). ``eps > 0`` adds ``eps``·I to both correlation matrices (regularised CCA);
-    use 0.01–0.1 when p or q approaches n. Then ρ = σ(R̃_x⁻¹ C̃ R̃_y⁻ᵀ) (docs/math.md §2 iv).
-
-    Parameters
-    ----------
-    X : array of shape (n_samples, p)
-    Y : array of shape (n_samples, q)
-    eps : float, default 0.0
-        Ridge added to the unit diagonal of the correlation matrices.
-    rtol : float, default 1e-10
-        Relative eigenvalue cut-off of the pseudo-inverse (for float64 statistics; docs/math.md §3.5).
-
-    Returns
-    -------
-    CCAResult
-        ``.rho`` (descending), ``.mean_rho``, ``.mean_rho2``, ``.rank_x``, ``.rank_y``, ``.x_weights``,
-        ``.y_weights``.
-
-    Warns
-    -----
-    RuntimeWarning
-        When constant neurons are left out, and when r_x + r_y > n/2 or max(p, q) ≥ n: there r_x + r_y − (n − 1)
-        correlations are exactly 1 whatever the data, and the others are biased upwards.
-
-    Invariances
-    -----------
-    Any invertible linear map (and translation) of either side.
-
-    References
-    ----------
-    Hotelling. Relations between two sets of variates. Biometrika 1936.
-    Raghu, Gilmer, Yosinski, Sohl-Dickstein. SVCCA. NeurIPS 2017.
-    """
-    return one_shot(X, Y).cca("X", "Y", eps=eps, rtol=rtol)
-
-
-def svcca(X, Y, keep: float = 0.99, k: int | None = None, *, return_result: bool = False):
-    """SVCCA (Raghu et al. 2017): mean canonical correlation of the top principal directions.
-
-    Each side is reduced to its top principal directions of the (centred) covariance: the fewest that explain
-    ``keep`` of the variance (sum of squared singular values), or exactly ``k`` of them; then CCA between the
-    reduced representations, summarised by the mean ρ (docs/math.md §2 v).
-
-    Parameters
-    ----------
-    X : array of shape (n_samples, p)
-    Y : array of shape (n_samples, q)
-    keep : float in (0, 1], default 0.99
-        Fraction of the variance kept on each side.
-    k : int, optional
-        Keep exactly k directions per side instead (google's tutorial uses 20 or 50).
-    return_result : bool, default False
-        Return the :class:`CCAResult` of the reduced CCA instead of the float.
-
-    Returns
-    -------
-    float (or CCAResult)
-
-    Invariances
-    -----------
-    Orthogonal transforms, isotropic scaling and translation of either side (not arbitrary invertible maps: the
-    truncation depends on the variance spectrum).
-
-    References
-    ----------
-    Raghu, Gilmer, Yosinski, Sohl-Dickstein. SVCCA: Singular Vector Canonical Correlation Analysis for Deep
-    Learning Dynamics and Interpretability. NeurIPS 2017.
-    """
-    res = one_shot(X, Y).svcca("X", "Y", keep=keep, k=k, return_result=True)
-    return res if return_result else res.mean_rho
-
-
-def pwcca(X, Y, convention: str = "morcos", eps: float = 0.0, *, return_result: bool = False):
-    """Projection-weighted CCA (Morcos et al. 2018).
-
-    PWCCA = Σ_i α_i ρ_i / Σ_i α_i with α_i = Σ_j |⟨h_i, x_j⟩|, where h_i are the unit-norm canonical variates and
-    x_j the (centred) neurons of the side with fewer neurons (X when p ≤ q), docs/math.md §2 vi.
-
-    Parameters
-    ----------
-    X : array of shape (n_samples, p)
-    Y : array of shape (n_samples, q)
-    convention : {"morcos", "google"}
-        ``"morcos"``: the paper's definition above (``eps`` is the CCA ridge as in :func:`cca`).
-        ``"google"``: google/svcca's ``compute_pwcca(acts1=X.T, acts2=Y.T, epsilon=eps)`` numbers, quirks included
-        (max-scaled ddof-1 covariances, ε threshold and ridge, directions built without Σ^{-1/2}, weights against
-        uncentred activations). Where that code would index ``acts1`` with Y's neurons (svcca PR #9, X wider than
-        Y) a ValueError is raised instead.
-    eps : float, default 0.0
-    return_result : bool, default False
-        Return a :class:`PWCCAResult` (value, rho, weights, side) instead of the float.
-
-    Returns
-    -------
-    float (or PWCCAResult)
-
-    Invariances
-    -----------
-    Translation and isotropic scaling; not symmetric in X and Y.
-
-    References
-    ----------
-    Morcos, Raghu, Bengio. Insights on representational similarity in neural networks with canonical correlation.
-    NeurIPS 2018.
-    """
-    res = one_shot(X, Y).pwcca("X", "Y", convention=convention, eps=eps, return_result=True)
-    return res if return_result else res.value
-
-
-def procrustes(X, Y, form: str = "distance") -> float:
-    """Orthogonal Procrustes between centred, Frobenius-normalised representations (zero-padding the narrower).
-
-    With s = ‖X_cᵀY_c‖_* / (‖X_c‖_F ‖Y_c‖_F) ∈ [0, 1] (docs/math.md §2 viii):
-
-    - ``form="distance"``: min_Q ‖X̂ − ŶQ‖_F = √(2 − 2s) (Q orthogonal),
-    - ``"squared"``: 2 − 2s (Ding et al. 2021),
-    - ``"angular"``: arccos s (Williams et al. 2021's shape metric),
-    - ``"similarity"``: s.
-
-    Parameters
-    ----------
-    X : array of shape (n_samples, p)
-    Y : array of shape (n_samples, q)
-    form : {"distance", "squared", "angular", "similarity"}
-
-    Returns
-    -------
-    float; NaN with a RuntimeWarning when a side is constant.
-
-    Invariances
-    -----------
-    Orthogonal transforms, isotropic scaling and translation of either side.
-
-    References
-    ----------
-    Schönemann. A generalized solution of the orthogonal Procrustes problem. Psychometrika 1966.
-    Williams, Kunz, Kornblith, Linderman. Generalized Shape Metrics on Neural Representations. NeurIPS 2021.
-    """
-    return one_shot(X, Y).procrustes("X", "Y", form=form)

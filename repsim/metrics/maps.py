@@ -12,8 +12,8 @@ import numpy as np
 from scipy import linalg
 
 from .._validation import _is_torch, as_float64_array
-from ..statistics import StatisticsView
-from ._common import one_shot
+from .._limits import MAP_EIG_RTOL, MAP_PIVOT_RTOL
+from ..views import FeatureView
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class AffineMap:
     __call__ = transform
 
 
-def affine_map_from_stats(view: StatisticsView, x: str, y: str, ridge: float = 0.0) -> AffineMap:
+def affine_map_from_stats(view: FeatureView, x: str, y: str, ridge: float = 0.0) -> AffineMap:
     """min ‖[X 1]M − Y‖² + ridge·‖W‖² (intercept unpenalised) from centred statistics (docs/math.md §2 vii).
 
     Solved on the Jacobi-scaled system D⁻¹(Ac + ridge·I)D⁻¹ (D = √diag Ac) with a Cholesky factor, which is exact
@@ -100,7 +100,7 @@ def affine_map_from_stats(view: StatisticsView, x: str, y: str, ridge: float = 0
     S_u, Cs_u = S[np.ix_(use, use)], Cs[use]
     try:
         L = linalg.cholesky(S_u, lower=True, check_finite=False)
-        if np.min(np.diag(L)) < 1e-7 * np.max(np.diag(L)):  # numerically singular: cond(S) > 1e14
+        if np.min(np.diag(L)) < MAP_PIVOT_RTOL * np.max(np.diag(L)):  # numerically singular: cond(S) > 1e14
             raise linalg.LinAlgError("ill-conditioned")
         Q = linalg.solve_triangular(L, Cs_u, lower=True, check_finite=False)
         Wu = linalg.solve_triangular(L, Q, lower=True, trans="T", check_finite=False)
@@ -112,7 +112,7 @@ def affine_map_from_stats(view: StatisticsView, x: str, y: str, ridge: float = 0
             stacklevel=3,
         )
         lam, V = linalg.eigh(S_u, check_finite=False)
-        r = lam > 1e-12 * lam.max()
+        r = lam > MAP_EIG_RTOL * lam.max()
         Q = (V[:, r].T @ Cs_u) / np.sqrt(lam[r])[:, None]
         Wu = V[:, r] @ (Q / np.sqrt(lam[r])[:, None])
     Ws = np.zeros((p, Cs.shape[1]))
@@ -131,35 +131,6 @@ def affine_map_from_stats(view: StatisticsView, x: str, y: str, ridge: float = 0
     return AffineMap(W=W, b=b, r2=r2, r2_total=r2_total, ridge=ridge, n=n)
 
 
-def affine_map(X, Y, ridge: float = 0.0) -> AffineMap:
-    """Least-squares affine map from representation X to representation Y (McNeely-White 2020, seed 001).
-
-    Solves min_{W, b} ‖X W + 1bᵀ − Y‖²_F + ridge·‖W‖²_F (the intercept is not penalised) from the sufficient
-    statistics of X and Y — after accumulation no data are needed (docs/math.md §2 vii).
-
-    Parameters
-    ----------
-    X : array of shape (n_samples, p)
-    Y : array of shape (n_samples, q)
-    ridge : float, default 0.0
-        Ridge penalty on W. Required (> 0) when p ≥ n − 1, where an unregularised map interpolates.
-
-    Returns
-    -------
-    AffineMap
-        ``.W`` (p, q), ``.b`` (q,), ``.r2`` per target dimension, ``.r2_total``, ``.transform(X)``.
-
-    Invariances
-    -----------
-    The fitted values (and R²) are invariant to invertible affine maps of X (for ridge = 0) and equivariant to
-    affine maps of Y.
-
-    References
-    ----------
-    McNeely-White. Same Data, Same Features: Modern ImageNet-Trained Convolutional Neural Networks Learn the Same
-    Thing. MS thesis, Colorado State University, 2020.
-    """
-    return one_shot(X, Y).affine_map("X", "Y", ridge=ridge)
 
 
 def _head(obj, name):

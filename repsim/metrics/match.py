@@ -10,12 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._engines import require_core
-from ..statistics import StatisticsView
-from ._common import one_shot
-
-# A neuron is dead when its squared norm is below DEAD_RTOL times the largest squared norm of its layer.
-DEAD_RTOL = 1e-28
+from .._engines import default_threads, require_core
+from .._limits import DEAD_RTOL
+from .._validation import choice, positive_int, real
+from ..views import FeatureView
 
 
 @dataclass(frozen=True)
@@ -83,12 +81,7 @@ class SimpleMatches(list):
 
 
 def _check_eps(eps, name="eps"):
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(eps).__name__}")
-    e = float(eps)
-    if not (0.0 <= e <= 1.0):
-        raise ValueError(f"{name} must be in [0, 1], got {eps!r}")
-    return e
+    return real(eps, name, 0.0, 1.0)
 
 
 def _row_major_symmetric(S: np.ndarray) -> np.ndarray:
@@ -99,9 +92,8 @@ def _row_major_symmetric(S: np.ndarray) -> np.ndarray:
 class _Blocks:
     """Gram blocks, means and live masks of one pair of sites, laid out for the C++ engine."""
 
-    def __init__(self, view: StatisticsView, x: str, y: str, center: bool, dead: str):
-        if dead not in ("count", "exclude"):
-            raise ValueError(f"dead must be 'count' or 'exclude', got {dead!r}")
+    def __init__(self, view: FeatureView, x: str, y: str, center: bool, dead: str):
+        choice(dead, "dead", ("count", "exclude"))
         self.A = _row_major_symmetric(view.block(x, x))
         self.B = _row_major_symmetric(view.block(y, y))
         self.C = np.ascontiguousarray(view.block(x, y))
@@ -156,7 +148,6 @@ def max_match_from_stats(view, x, y, eps, center=False, dead="count") -> Match:
 
 
 def simple_matches_from_stats(view, x, y, eps, center=False, dead="count", n_threads=None) -> SimpleMatches:
-    from .._engines import default_threads
 
     core = require_core("simple_matches")
     eps = _check_eps(eps)
@@ -175,83 +166,3 @@ def simple_matches_from_stats(view, x, y, eps, center=False, dead="count", n_thr
 
 
 # ---------------------------------------------------------------------------------------------- array functions
-def max_match(X, Y, eps: float, center: bool = False, dead: str = "count") -> Match:
-    """Maximum ε-approximate match between the neurons of two layers (Wang et al. 2018, Algorithm 1).
-
-    (X', Y') is an ε-approximate match when every neuron x ∈ X' has dist(z_x, span z_Y') ≤ ε‖z_x‖ and every
-    y ∈ Y' has dist(z_y, span z_X') ≤ ε‖z_y‖, where z_v ∈ Rⁿ is neuron v's activation vector over the samples.
-    Matches are closed under union, so a unique maximum match exists; it is found by removing, alternately from each
-    side, every neuron that violates the condition against the other side's remaining neurons, until nothing
-    changes. The distances come from the Gram blocks (docs/math.md §2 ix, stable form) with Cholesky factors of each side's
-    kept neurons: removals are Givens downdates, O((p+q)·m) each, unless a sweep removes so much that refactorising
-    the survivors is cheaper, which LAPACK does (``dpotrf`` + one ``dtrsm`` for every distance, SciPy's BLAS). The
-    first sweep prunes X against span(Y) before span(X) is factorised at all. No activations, no subsampling.
-
-    Parameters
-    ----------
-    X : array of shape (n_samples, p)
-        Activations of layer 1 (for conv layers: one row per input × position, one column per channel).
-    Y : array of shape (n_samples, q)
-    eps : float in [0, 1]
-    center : bool, default False
-        False: the linear span of the raw activation vectors, as in the paper. True: centre every neuron first
-        (affine span).
-    dead : {"count", "exclude"}
-        Dead neurons (all-zero activation; constant ones when ``center=True``) are never matched. "count" keeps
-        them in the denominator of the similarity, as the original code does; "exclude" leaves them out.
-
-    Returns
-    -------
-    Match
-        ``x_indices``, ``y_indices``, ``similarity`` = (|X*| + |Y*|)/(n_x + n_y), ``eps``.
-
-    Notes
-    -----
-    Linear dependence is decided with a relative tolerance of 1e-6 on distances, so ε below ~1e-5 is not resolved.
-
-    Invariances
-    -----------
-    Invertible linear maps of either layer map matches to matches only neuron-wise: s(ε) is invariant to
-    permutations and to per-neuron scaling of either layer, and s(ε) = 1 when Y = X·M with M invertible.
-
-    References
-    ----------
-    Wang, Hu, Gu, Wu, Hu, He, Hopcroft. Towards Understanding Learning Representations: To What Extent Do Different
-    Neural Networks Learn the Same Representation. NeurIPS 2018.
-    """
-    return one_shot(X, Y).max_match("X", "Y", eps, center=center, dead=dead)
-
-
-def match_curve(X, Y, eps=(0.1, 0.2, 0.3, 0.4, 0.5), center: bool = False, dead: str = "count") -> MatchCurve:
-    """Maximal matching similarity s(ε) for several ε from one factorisation.
-
-    Maximum matches are nested (ε₁ < ε₂ ⇒ M(ε₁) ⊆ M(ε₂)), so the largest ε runs first and every smaller one
-    continues the elimination from its result. Parameters as in :func:`max_match`.
-
-    Returns
-    -------
-    MatchCurve
-        ``eps``, ``similarity`` and the ``matches`` themselves, in the order of ``eps``.
-    """
-    return one_shot(X, Y).match_curve("X", "Y", eps, center=center, dead=dead)
-
-
-def simple_matches(X, Y, eps: float, center: bool = False, dead: str = "count", n_threads=None) -> SimpleMatches:
-    """The simple matches (distinct v-minimum matches) between two layers at one ε (Wang et al. 2018, Algorithm 2).
-
-    For every neuron v of the maximum match, the v-minimum match starts from the maximum match and tries to remove
-    each other neuron u in turn (index order: X's neurons, then Y's); the removal is kept when v still belongs to the
-    maximum match of the remaining sets. The distinct results are the simple matches.
-
-    Complexity: neurons outside the maximum match never return, so the search runs on the Gram blocks restricted
-    to the maximum match (M = |X*| + |Y*| neurons). Each v costs up to M trial eliminations, each warm-started from
-    the current state (a copy of the factorisations, O(m·M), plus the downdates of its removals) and stopped as soon
-    as v leaves, so O(M³·m) overall; neurons v are processed in parallel over ``n_threads`` C++ threads.
-    Measured: all simple matches of a 256-neuron layer pair (M = 256) in 8–9 s on 2 cores.
-
-    Returns
-    -------
-    SimpleMatches
-        A list of :class:`Match` (largest first) with ``.sizes``, ``.size_distribution()`` and ``.maximum``.
-    """
-    return one_shot(X, Y).simple_matches("X", "Y", eps, center=center, dead=dead, n_threads=n_threads)

@@ -1,0 +1,70 @@
+"""Every numeric limit and tolerance of repsim, in one place (the bottom floor: imports nothing from repsim).
+
+Each constant says what it bounds and why. The compiled core carries its own copies of the limits its kernels
+apply (``repsim._core.MAX_NORM``, ``DEP_TOL``, ``ONE_TOL``); ``tests/test_core_boundary.py`` checks they agree with
+the values here. docs/math.md §3 explains the numerical model behind them.
+"""
+from __future__ import annotations
+
+# ---------------------------------------------------------------------------------------------------- statistics
+#: Largest accepted squared row norm |x − c|² of one site (C++ ``kMaxNorm``): the statistics square it again
+#: (Σ a_i b_i), so larger norms would overflow float64 (≈ 1.8e308).
+MAX_NORM = 1e150
+#: Largest second-order statistic accepted after a shift: metrics square these entries (‖C‖²_F) and sum them.
+MAX_STATISTIC = 1e150
+#: Smallest accepted mean squared row norm of a site's first batch, relative to nothing (absolute): below this the
+#: squares underflow and every metric would be 0/0.
+MIN_SPREAD = 1e-140
+#: Column block of the overflow scan of shifted statistics (no G-sized temporaries).
+CHECK_BLOCK = 256
+#: Column block of the in-place symmetrisation of an upper triangle.
+SYM_BLOCK = 512
+#: Column chunk of the lazy ‖block‖²_F reads (PairStatistics).
+LAZY_CHUNK = 128
+#: Rows per update in the one-shot array functions: bounds the fused-pass buffer (rows × (p + q + 3) float64).
+ONE_SHOT_CHUNK = 8192
+
+# ---------------------------------------------------------------------------------------------------- Gram space
+#: Strip width / tile side of the packed Gram storage (n itself when n is smaller).
+TILE = 512
+#: Elements per column chunk in which a feature block is converted to float64 and centred (64 MiB).
+CHUNK_ELEMENTS = 1 << 23
+#: Fewest columns per conversion chunk.
+MIN_CHUNK_COLUMNS = 1024
+#: Gram space is chosen automatically when p + q > GRAM_RATIO · n (docs/math.md §4, crossover rule).
+GRAM_RATIO = 1.5
+#: Largest accepted |centred activation|² · features of one Gram block: Gram entries are squared in the sums.
+MAX_BLOCK_NORM = 1e150
+#: Below this many Gram entries a fused pass runs on one thread (waking a team costs more than the pass).
+PARALLEL_MIN_ENTRIES = 1 << 20
+#: Fallback memory budget for the crossover rule when /proc/meminfo is unreadable (bytes).
+DEFAULT_GRAM_BUDGET = 2 << 30
+
+# ---------------------------------------------------------------------------------------------------- metrics
+#: Default relative pseudo-inverse tolerance of the CCA family (eigenvalues below rtol · largest are dropped).
+CCA_RTOL = 1e-10
+#: A feature whose variance is below CONST_RTOL × (the largest variance of its site) counts as constant.
+CONST_RTOL = 1e-12
+#: Variance fractions are compared with this slack (SVCCA's 99 % rule, PCA ranks): keep · (1 − KEEP_SLACK).
+KEEP_SLACK = 1e-12
+#: Affine maps: a Cholesky pivot below this fraction of the largest means cond(S) > 1e14 → eigen-solve instead.
+MAP_PIVOT_RTOL = 1e-7
+#: Affine maps: eigenvalues below this fraction of the largest are dropped by the pseudo-inverse.
+MAP_EIG_RTOL = 1e-12
+#: Neuron matches: a neuron whose squared norm is below DEAD_RTOL × the largest of both sides is dead.
+DEAD_RTOL = 1e-28
+#: Neuron matches: squared relative distance below which a neuron counts as dependent on a span (C++
+#: ``kIndepTol``): 1e-12 squared, i.e. a relative distance of 1e-6.
+DEP_TOL = 1e-12
+#: Neuron matches: a dependent neuron puts 1 in the raw span when n·δ² > ONE_TOL·‖y‖² (C++ ``kOneTol``).
+ONE_TOL = 1e-12
+#: Smallest number of samples of the debiased (HSIC₁) estimators: they divide by n(n − 3).
+DEBIASED_MIN_N = 4
+#: Smallest chunk of the minibatch CKA estimator (HSIC₁ needs 4 rows).
+MINIBATCH_MIN_ROWS = 4
+#: Bytes of float64 Grams the minibatch estimator forms per site group at once.
+MINIBATCH_GROUP_BYTES = 256 * 2**20
+
+# ---------------------------------------------------------------------------------------------------- threads
+#: Most threads any repsim pass starts by default.
+MAX_DEFAULT_THREADS = 8

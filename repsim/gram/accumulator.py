@@ -1,0 +1,541 @@
+"""``GramMoments``: one n × n Gram per site, accumulated over *feature* blocks (docs/math.md §4).
+
+Feature space (``Moments``) keeps (Σp)² statistics and streams samples; Gram space keeps one n × n Gram per site
+and streams features (channels, spatial blocks of a conv map, shards of a wide layer). It is the right space when
+the layers are much wider than the number of samples (p + q > ~1.5 n, :func:`repsim.gram.choose_space`) and it is
+the only space for kernel methods such as RBF CKA.
+
+Each block X_J (all n rows, some columns) is converted to float64 and column-centred exactly (its own means, with
+a refinement pass), and K += X̄_J X̄_Jᵀ is added in place with BLAS, one DGEMM per strip of T columns, into a
+strip-packed symmetric float64 buffer of n(n+1)/2 + O(n·T) words (layout: repsim/_kernels/numba_gram.py).
+Because K = Σ_J X̄_J X̄_Jᵀ is a plain sum over blocks, shards of the features merge by addition (:meth:`merge`).
+Alongside K each site keeps v = Σ_J X̄_J μ_J and m = Σ_J |μ_J|², so the uncentred Gram K + v1ᵀ + 1vᵀ + m11ᵀ is
+exact too (uncentred RV / RV2), without ever subtracting large numbers.
+
+Metrics read the Grams through the views of :mod:`repsim.gram.views` (one fused pass over the tiles per pair).
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy.linalg import blas
+
+from .. import _validation
+from .._engines import default_threads
+from .._files import atomic_write, read_npz
+from .._limits import CHUNK_ELEMENTS, MAX_BLOCK_NORM, MIN_CHUNK_COLUMNS
+from ..accumulator import SiteBook, measure_matrix, measure_value
+from ..metrics.registry import REGISTRY, lookup
+from .bandwidth import BANDWIDTHS, median_sqdist
+from .tiles import Tiles, kernels, threads
+from .views import GramPairSums, GramView, KernelView
+
+FORMAT_NAME = "repsim.GramMoments"
+FORMAT_VERSION = 1
+
+
+class GramMoments(SiteBook):
+    """Per-site n × n Gram matrices of column-centred features, accumulated over feature blocks (docs/math.md §4).
+
+    Every update gives, for some sites, a block of *columns* for all n samples; the Gram of a site is the sum of
+    its blocks' Grams, so a wide layer can be streamed channel block by channel block (or spatial block by
+    spatial block) and shards of the features computed on different workers are combined by :meth:`merge`
+    (or an all-reduce SUM of :meth:`packed`). Samples cannot be streamed or sharded here: use
+    :class:`repsim.Moments` for that.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples; every block has exactly n rows, in the same order.
+    sites : sequence of str, optional
+        Declare the sites up front (then the first update may give any of them). By default the first update
+        fixes the sites; every later update gives a non-empty subset of them.
+    n_threads : int, optional
+        Threads of the Numba passes (default: the number of cores, at most 8); numba's global setting is
+        restored after each pass. BLAS threads are BLAS's own.
+    tile : int, optional
+        Strip width / tile side of the packed storage (default 512).
+
+    Memory: 8·n(n+1)/2 bytes (+ tile padding) per site, independent of the number of features.
+
+    Examples
+    --------
+    >>> import numpy as np, repsim
+    >>> from repsim.gram import GramMoments
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.normal(size=(100, 3000)), rng.normal(size=(100, 2000))
+    >>> g = GramMoments(100, sites=["x", "y"])
+    >>> for j in range(0, 3000, 1000):            # stream X's channels in blocks
+    ...     _ = g.update_features({"x": X[:, j:j + 1000]})
+    >>> _ = g.update_features({"y": Y[:, :1000]}).update_features({"y": Y[:, 1000:]})
+    >>> g.dims
+    {'x': 3000, 'y': 2000}
+    >>> abs(g.cka("x", "y") - repsim.cka(X, Y, space="feature")) < 1e-12
+    True
+    """
+
+    space = "gram"
+
+    def __init__(self, n: int, *, sites: Sequence[str] | None = None, n_threads: int | None = None,
+                 tile: int | None = None):
+        n = _validation.positive_int(n, "n", " (the number of samples)")
+        n_threads = _validation.positive_int(default_threads() if n_threads is None else n_threads, "n_threads")
+        if tile is not None:
+            tile = _validation.positive_int(tile, "tile")
+        self._n = n
+        self._n_threads = n_threads
+        self._tiles = Tiles.make(self._n, tile)
+        self._sites: tuple[str, ...] | None = None
+        self._buf: dict[str, np.ndarray] = {}
+        self._v: dict[str, np.ndarray] = {}
+        self._m: dict[str, float] = {}
+        self._p: dict[str, int] = {}
+        self._blocks = 0
+        self._cache: dict = {}  # per-site work: bandwidths, RBF row sums and transforms
+        self._views: dict = {}  # statistics views by (kind, arguments); each memoises its pair sums
+        if sites is not None:
+            self._declare(sites)
+
+    def _declare(self, sites):
+        sites = _validation.name_tuple(sites, "sites", "site")
+        self._sites = sites
+        for s in sites:
+            self._buf[s] = np.zeros(self._tiles.size)
+            self._v[s] = np.zeros(self._n)
+            self._m[s] = 0.0
+            self._p[s] = 0
+
+    # ------------------------------------------------------------------ state
+    @property
+    def n(self) -> int:
+        """Number of samples."""
+        return self._n
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        return self._sites or ()
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """Number of features accumulated so far, per site."""
+        return {s: self._p[s] for s in self.sites}
+
+    @property
+    def blocks(self) -> int:
+        """Number of ``update_features`` calls that added features."""
+        return self._blocks
+
+    @property
+    def tile(self) -> int:
+        return self._tiles.T
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the Grams and their centring vectors."""
+        return sum(b.nbytes for b in self._buf.values()) + sum(v.nbytes for v in self._v.values())
+
+    def __repr__(self) -> str:
+        if not self._sites:
+            return f"GramMoments(n={self._n}, empty)"
+        dims = ", ".join(f"{s}={p}" for s, p in self.dims.items())
+        return f"GramMoments(n={self._n}, sites: {dims}; {self.nbytes / 2**20:.1f} MiB)"
+
+    # ------------------------------------------------------------------ accumulation
+    def update_features(self, features: Mapping[str, object]) -> "GramMoments":
+        """Add a block of feature columns for one or more sites.
+
+        Parameters
+        ----------
+        features : mapping of str to array of shape (n, p_block)
+            All n samples (rows, in the fixed order) and some columns of each named site: NumPy arrays or CPU
+            torch tensors of float16/32/64. Each block is converted to float64 and centred on its own column means
+            before K += X̄X̄ᵀ, so blocks of one site may have any widths and come in any order.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            A block without exactly n rows or without columns, NaN/Inf values (site, block, row and column named),
+            an unknown site, or activations so large that the Gram entries could overflow when squared.
+        TypeError
+            Not a mapping of str to floating-point 2-D arrays.
+        """
+        blk = self._blocks
+        _validation.check_site_mapping(features, f"block {blk}", "update_features()", "(n, p_block) array")
+        if self._sites is not None:
+            unknown = [k for k in features if k not in self._sites]
+            if unknown:
+                raise ValueError(
+                    f"block {blk}: unknown site(s) {unknown}; the sites are fixed by the first update: "
+                    f"{list(self._sites)} (declare them with GramMoments(n, sites=[...]))"
+                )
+        arrays = {}
+        means = {}
+        for s, value in features.items():
+            where = f"site {s!r} (block {blk})"
+            a = _validation.as_float_matrix(value, where)
+            if a.shape[0] != self._n:
+                raise ValueError(
+                    f"{where}: expected {self._n} rows (all samples; GramMoments streams feature blocks, not "
+                    f"samples), got shape {tuple(a.shape)}"
+                )
+            if a.shape[1] == 0:
+                raise ValueError(f"{where}: has no features (shape {tuple(a.shape)})")
+            mu = np.mean(a, axis=0, dtype=np.float64)
+            if not np.isfinite(mu).all():
+                bad = _validation.first_nonfinite(a)
+                if bad is not None:
+                    raise ValueError(f"{where}: {bad}; activations must be finite")
+                raise ValueError(f"{where}: column sums overflow float64; rescale the activations")
+            amax = max(abs(float(a.max())), abs(float(a.min())))
+            if (2.0 * amax) ** 2 * a.shape[1] > MAX_BLOCK_NORM:
+                raise ValueError(
+                    f"{where}: values up to {amax:.3g} are too large for float64 Gram sums (squared row norms "
+                    f"could exceed {MAX_BLOCK_NORM:g}); rescale the activations (the metrics are scale invariant)"
+                )
+            arrays[s], means[s] = a, mu
+        if self._sites is None:
+            self._declare(list(arrays))
+        for s, a in arrays.items():
+            self._add_block(s, a, means[s])
+        self._blocks += 1
+        self._invalidate()
+        return self
+
+    def _add_block(self, site: str, a: np.ndarray, mu: np.ndarray) -> None:
+        n, p = a.shape
+        buf, v = self._buf[site], self._v[site]
+        # Columns per float64 chunk: at most CHUNK_ELEMENTS entries, but at least MIN_CHUNK_COLUMNS (the GEMMs'
+        # inner dimension: smaller is memory-bound), in equal chunks.
+        width = min(p, max(MIN_CHUNK_COLUMNS, CHUNK_ELEMENTS // n))
+        chunks = -(-p // width)
+        width = -(-p // chunks)
+        for c0 in range(0, p, width):
+            x = np.asarray(a[:, c0:c0 + width], dtype=np.float64)
+            xc = x - mu[c0:c0 + width]
+            delta = xc.mean(axis=0)  # refinement: removes the rounding of the first mean
+            xc -= delta
+            xc = np.ascontiguousarray(xc)
+            mu_eff = mu[c0:c0 + width] + delta
+            self._accumulate(buf, xc)
+            # v += xc μ with SciPy's BLAS, like the Gram update: NumPy's and SciPy's wheels each bring an OpenBLAS
+            # whose idle threads spin for a while after a call; alternating the two pools stalls both.
+            v += blas.dgemv(1.0, xc.T, mu_eff, trans=1)
+            self._m[site] += float(np.sum(mu_eff * mu_eff))
+        self._p[site] += p
+
+    def _accumulate(self, buf: np.ndarray, xc: np.ndarray) -> None:
+        """buf += the strips of xc xcᵀ (xc C-contiguous float64, n × w), in place, one BLAS call per strip.
+
+        A strip holds K[c0:, c0:c0+w] as a C-ordered (h, w) block, i.e. the Fortran-ordered (w, h) matrix
+        K[c0:c0+w, c0:], which DGEMM updates in place (M = w, N = h). Its diagonal block is computed whole (both
+        triangles, a fraction T/n of extra flops): one large GEMM runs faster than a small SYRK plus a GEMM. The
+        last strip, which is only its diagonal block, uses DSYRK.
+        """
+        n = self._n
+        for c0, w, off in self._tiles.strips:
+            h = n - c0
+            S = buf[off:off + h * w].reshape(h, w).T
+            XI = xc[c0:c0 + w]
+            if h == w:  # upper triangle of the C-ordered tile = lower triangle of S
+                out = blas.dsyrk(1.0, XI.T, beta=1.0, c=S, trans=1, lower=1, overwrite_c=1)
+            else:
+                out = blas.dgemm(1.0, XI.T, xc[c0:].T, beta=1.0, c=S, trans_a=1, trans_b=0, overwrite_c=1)
+            if not np.shares_memory(out, buf):  # pragma: no cover - guards a BLAS wrapper change
+                raise RuntimeError("BLAS did not update the Gram buffer in place")
+
+    def merge(self, other: "GramMoments") -> "GramMoments":
+        """Add the Grams of ``other`` (another shard of the *features* of the same samples), in place.
+
+        Both must have the same n, tile and sites. The result equals one accumulator fed with both shards'
+        blocks. (Shards of the samples cannot be merged in Gram space: the cross blocks K_IJ need both.)
+        """
+        if not isinstance(other, GramMoments):
+            raise TypeError(f"other must be a GramMoments, got {type(other).__name__}")
+        if other._n != self._n:
+            raise ValueError(
+                f"cannot merge GramMoments of different sample counts: n={self._n} vs n={other._n} (Gram space "
+                "merges shards of the features of the same samples)"
+            )
+        if other._tiles.T != self._tiles.T:
+            raise ValueError(f"cannot merge GramMoments with different tiles: {self._tiles.T} vs {other._tiles.T}")
+        if other._sites is None:
+            return self
+        if self._sites is None:
+            self._declare(other._sites)
+        elif set(self._sites) != set(other._sites):
+            raise ValueError(
+                f"cannot merge GramMoments with different sites: {list(self._sites)} vs {list(other._sites)}"
+            )
+        for s in other._sites:
+            self._buf[s] += other._buf[s]
+            self._v[s] += other._v[s]
+            self._m[s] += other._m[s]
+            self._p[s] += other._p[s]
+        self._blocks += other._blocks
+        self._invalidate()
+        return self
+
+    def copy(self) -> "GramMoments":
+        other = GramMoments(self._n, n_threads=self._n_threads, tile=self._tiles.T)
+        if self._sites is not None:
+            other._declare(self._sites)
+            other.merge(self)
+        return other
+
+    def packed(self, site: str) -> np.ndarray:
+        """A read-only view of the site's tile-packed Gram buffer (for an all-reduce SUM across feature shards:
+        reduce into a copy, together with ``dims``)."""
+        self._check_site(site)
+        view = self._buf[site].view()
+        view.setflags(write=False)
+        return view
+
+    # ------------------------------------------------------------------ inspection
+    def gram(self, site: str, center: bool = True) -> np.ndarray:
+        """The full n × n Gram of a site (materialised: 8n² bytes): K = X̄X̄ᵀ of the column-centred features, or
+        the raw XXᵀ with ``center=False``."""
+        self._check_data(site)
+        out = np.empty((self._n, self._n))
+        with threads(self._n_threads, self._tiles):
+            kernels().unpack(self._buf[site], *self._tiles.arrays, out)
+        if not center:
+            v = self._v[site]
+            out += v[:, None]
+            out += v[None, :]
+            out += self._m[site]
+        return out
+
+    def diagonal(self, site: str) -> np.ndarray:
+        """diag(K) of the centred Gram: squared norms of the centred samples."""
+        self._check_data(site)
+        out = np.empty(self._n)
+        kernels().gram_diagonal(self._buf[site], *self._tiles.arrays, out)
+        return out
+
+    # ------------------------------------------------------------------ the fused passes
+    def linear_params(self, site: str, center: bool):
+        """The transform of a site's linear Gram in the fused passes: centred (stored) or raw (v, m terms)."""
+        if center:
+            return (0, np.zeros(self._n), 0.0, np.zeros(self._n), 0.0)
+        return (0, self._v[site], self._m[site], np.zeros(self._n), 0.0)
+
+    def pair_pass(self, x: str, y: str, px, py) -> GramPairSums:
+        """One fused pass over the tiles of the transformed Grams of sites x and y (x == y: the one-Gram pass)."""
+        if x == y:
+            sq, r, d = self._site_pass(x, px)
+            return GramPairSums(self._n, sq, sq, sq, r, r, d, d)
+        return self._pair_pass(x, y, px, py)
+
+    def _pair_pass(self, x: str, y: str, px, py) -> GramPairSums:
+        k = kernels()
+        T = self._tiles
+        kinds = np.array([px[0], py[0]], dtype=np.int64)
+        vecs = np.ascontiguousarray(np.stack([px[1], py[1]]), dtype=np.float64)
+        scal = np.array([px[2], px[4], py[2], py[4]], dtype=np.float64)
+        avec = np.ascontiguousarray(np.stack([px[3], py[3]]), dtype=np.float64)
+        tile_sums = np.empty((T.count, 3))
+        rowpart = np.zeros((T.count, 4, T.T))
+        diag = np.empty((2, self._n))
+        rows = np.zeros((2, self._n))
+        with threads(self._n_threads, self._tiles):
+            k.pair_pass(self._buf[x], self._buf[y], *T.arrays, kinds, vecs, scal, avec, tile_sums, rowpart, diag)
+        k.reduce_rows(rowpart, *T.arrays, rows)
+        s = tile_sums.sum(axis=0)
+        return GramPairSums(self._n, float(s[0]), float(s[1]), float(s[2]), rows[0], rows[1], diag[0], diag[1])
+
+    def _site_pass(self, site: str, params):
+        """(Σ_{i≠j} e², off-diagonal row sums, diagonal) of one transformed Gram."""
+        k = kernels()
+        T = self._tiles
+        kind, vec, s, a, c = params
+        tile_sums = np.empty(T.count)
+        rowpart = np.zeros((T.count, 2, T.T))
+        diag = np.empty(self._n)
+        rows = np.zeros((1, self._n))
+        with threads(self._n_threads, self._tiles):
+            k.site_pass(self._buf[site], *T.arrays, int(kind), np.ascontiguousarray(vec, dtype=np.float64),
+                        float(s), np.ascontiguousarray(a, dtype=np.float64), float(c), tile_sums, rowpart, diag)
+        k.reduce_rows(rowpart, *T.arrays, rows)
+        return float(tile_sums.sum()), rows[0], diag
+
+    def pair_sums(self, x: str, y: str, center: bool = True) -> GramPairSums:
+        """The fused off-diagonal sums of the linear Grams of sites ``x`` and ``y`` (centred or raw)."""
+        self._check_data(x, "x"), self._check_data(y, "y")
+        return self.view("gram", center=center).sums(x, y)
+
+    # ------------------------------------------------------------------ views
+    def view(self, kind: str = "gram", **args):
+        """The statistics view a metric reads: ``"gram"`` (linear Grams; ``center``) or ``"kernel"`` (``kernel``,
+        ``sigma``, ``bandwidth``, ``debiased``); cached until the next update, memoising its pair sums."""
+        if not self._sites or not any(self._p.values()):
+            raise self._empty_error()
+        key = (kind, tuple(sorted(args.items())))
+        view = self._views.get(key)
+        if view is None:
+            if kind == "gram":
+                view = GramView(self, **args)
+            elif kind == "kernel":
+                view = KernelView(self, **args)
+            else:
+                raise ValueError(f"GramMoments has no {kind!r} view (it has 'gram' and 'kernel')")
+            self._views[key] = view
+        return view
+
+    def _invalidate(self) -> None:
+        self._cache.clear()
+        self._views.clear()
+
+    # ------------------------------------------------------------------ RBF
+    def bandwidth(self, site: str, sigma: float = 0.5, rule: str = "median") -> float:
+        """The RBF bandwidth σ of a site (K = exp(−D/(2σ²)), D the squared Euclidean distances).
+
+        rule : {"median", "median_lower", "median_offdiag", "fixed"}
+            "median" (Kornblith et al. 2019): σ² = sigma²·median(D) over the full n × n matrix including its zero
+            diagonal, the two middle values averaged as ``numpy.median`` does. "median_lower": the same with the
+            lower middle value (``torch.median``; ckatorch). "median_offdiag": the median over i ≠ j only.
+            "fixed": σ = sigma.
+        Returns 0.0 when the median is 0 (more than half of the distances vanish).
+        """
+        self._check_data(site)
+        sigma = _validation.positive_real(sigma, "sigma")
+        if rule not in BANDWIDTHS:
+            raise ValueError(f"bandwidth rule must be one of {list(BANDWIDTHS)}, got {rule!r}")
+        if rule == "fixed":
+            return sigma
+        return sigma * math.sqrt(max(self._median_sqdist(site, rule), 0.0))
+
+    def _median_sqdist(self, site: str, rule: str) -> float:
+        key = ("median", site, rule)
+        if key not in self._cache:
+            self._cache[key] = float(median_sqdist(self._buf[site], self._tiles, self.diagonal(site), rule,
+                                                   self._n_threads))
+        return self._cache[key]
+
+    def rbf_params(self, site: str, sigma: float, rule: str, debiased: bool):
+        """The transform of a site's RBF kernel in the fused passes (None when its bandwidth is 0)."""
+        key = ("rbf", site, sigma, rule, bool(debiased))
+        if key in self._cache:
+            return self._cache[key]
+        s = self.bandwidth(site, sigma, rule)
+        if not s > 0.0:
+            self._cache[key] = None
+            return None
+        n = self._n
+        g = self.diagonal(site)
+        gamma = 1.0 / (2.0 * s * s)
+        rows_key = ("rbfrows", site, gamma)  # the kernel's row sums serve both centrings
+        if rows_key not in self._cache:
+            self._cache[rows_key] = self._site_pass(site, (1, g, gamma, np.zeros(n), 0.0))[1:]
+        r_off, d = self._cache[rows_key]
+        if debiased:  # Székely–Rizzo U-centring, diagonal masked
+            a = r_off / (n - 2.0)
+            c = float(r_off.sum()) / ((n - 1.0) * (n - 2.0))
+        else:  # H K H = K − r1ᵀ/n − 1rᵀ/n + (1ᵀr/n²) 11ᵀ
+            r = r_off + d
+            a = r / n
+            c = float(r.sum()) / (n * float(n))
+        params = (1, g, gamma, a, c)
+        self._cache[key] = params
+        return params
+
+    # ------------------------------------------------------------------ metrics (the registry's Gram-space forms)
+    def cka(self, x: str, y: str, debiased: bool = False, *, kernel: str = "linear", sigma: float = 0.5,
+            bandwidth: str = "median") -> float:
+        """CKA between sites ``x`` and ``y`` in Gram space (see :func:`repsim.cka`).
+
+        ``kernel="linear"``: from the fused off-diagonal sums of the centred Grams. ``kernel="rbf"``:
+        K = exp(−D/(2σ²)) with σ from :meth:`bandwidth` (``sigma``, ``bandwidth``), centred with H (or
+        U-centred when ``debiased``) on the fly.
+        """
+        self._check_data(x, "x"), self._check_data(y, "y")
+        if debiased:
+            _validation.check_debiased_n(self._n)
+        return measure_value(self, "cka", x, y, dict(debiased=debiased, kernel=kernel, sigma=sigma,
+                                                      bandwidth=bandwidth))
+
+    def rv(self, x: str, y: str, center: bool = True) -> float:
+        """RV coefficient between sites ``x`` and ``y`` in Gram space (see :func:`repsim.rv`)."""
+        self._check_data(x, "x"), self._check_data(y, "y")
+        return measure_value(self, "rv", x, y, {"center": center})
+
+    def rv2(self, x: str, y: str, center: bool = True) -> float:
+        """Modified RV coefficient RV2 in Gram space: S_KL/√(S_KK S_LL), diagonals masked in the tiles."""
+        self._check_data(x, "x"), self._check_data(y, "y")
+        return measure_value(self, "rv2", x, y, {"center": center})
+
+    def matrix(self, metric: str, rows: Sequence[str] | None = None, cols: Sequence[str] | None = None,
+               **options):
+        """The site × site matrix of one registry measure with a Gram-space form: "cka" (``debiased``,
+        ``kernel``, ``sigma``, ``bandwidth``), "debiased_cka", "rv" / "rv2" (``center``), "rbf_cka" /
+        "debiased_rbf_cka" (``sigma``, ``bandwidth``) — see :func:`repsim.measures`. Measures without a
+        Gram-space form (CCA family, Procrustes, maps, matches) raise ValueError."""
+        lookup(metric).check_space("gram")
+        rows, cols = self._site_list(rows, "rows"), self._site_list(cols, "cols")
+        for s in set(rows) | set(cols):
+            self._check_data(s)
+        return measure_matrix(self, metric, rows, cols, options)
+
+    def __getattr__(self, name: str):
+        """Registry measures without a Gram-space form, asked for as methods, raise the registry's refusal."""
+        if not name.startswith("_") and name in REGISTRY and "gram" not in REGISTRY[name].spaces:
+            def refuse(*args, **kwargs):
+                REGISTRY[name].check_space("gram")
+
+            return refuse
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    # ------------------------------------------------------------------ the accumulator protocol
+    def update(self, batch: Mapping[str, object]) -> "GramMoments":
+        """Same as :meth:`update_features` (the accumulator protocol's name): a block of feature columns."""
+        return self.update_features(batch)
+
+    @property
+    def info(self) -> dict:
+        return {"blocks": self._blocks, "nbytes": self.nbytes}
+
+    def save(self, path) -> None:
+        """Write the Grams and their centring terms to a versioned ``.npz`` file (exact), atomically."""
+        if not self._sites:
+            raise self._empty_error()
+        fields = {
+            "format": np.array(FORMAT_NAME), "version": np.array(FORMAT_VERSION), "n": np.array(self._n),
+            "tile": np.array(self._tiles.T), "blocks": np.array(self._blocks),
+            "sites": np.array(self._sites, dtype=str), "dims": np.array([self._p[s] for s in self._sites]),
+            "m": np.array([self._m[s] for s in self._sites]),
+        }
+        for k, s in enumerate(self._sites):
+            fields[f"gram_{k}"], fields[f"v_{k}"] = self._buf[s], self._v[s]
+        atomic_write(path, lambda fh: np.savez(fh, **fields))
+
+    @classmethod
+    def load(cls, path, *, n_threads: int | None = None) -> "GramMoments":
+        """Read statistics written by :meth:`save`; refuses other formats and versions."""
+        with read_npz(path, FORMAT_NAME, FORMAT_VERSION, {"n", "tile", "blocks", "sites", "dims", "m"}) as data:
+            sites = tuple(str(s) for s in data["sites"])
+            g = cls(int(data["n"]), sites=sites, n_threads=n_threads, tile=int(data["tile"]))
+            for k, s in enumerate(sites):
+                if f"gram_{k}" not in data.files or data[f"gram_{k}"].shape != g._buf[s].shape:
+                    raise ValueError(f"{os.fspath(path)!r} is a damaged GramMoments file: Gram of site {s!r}")
+                g._buf[s][:] = data[f"gram_{k}"]
+                g._v[s][:] = data[f"v_{k}"]
+                g._m[s] = float(data["m"][k])
+                g._p[s] = int(data["dims"][k])
+            g._blocks = int(data["blocks"])
+        return g
+
+    # ------------------------------------------------------------------ sites
+    def _empty_error(self) -> ValueError:
+        return ValueError("GramMoments is empty: call update_features() with at least one block first")
+
+    def _check_data(self, site, name: str = "site") -> str:
+        self._check_site(site, name)
+        if self._p[site] == 0:
+            raise ValueError(f"{name}: site {site!r} has no features yet; call update_features() for it")
+        return site

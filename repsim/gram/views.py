@@ -1,0 +1,84 @@
+"""Gram-space statistics views (docs/math.md §4): the :class:`repsim.views.TraceView` terms of pairs of stored Grams,
+from one fused Numba pass over their tiles per pair (diagonals masked inside the tiles, never an n × n temporary).
+
+:class:`GramView` reads the linear Grams (centred, or raw with ``center=False``); :class:`KernelView` the RBF kernel
+matrices formed tile by tile from them, H-centred or U-centred (``debiased``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..views import Memo, PairTerms
+
+
+@dataclass(frozen=True)
+class GramPairSums:
+    """The fused off-diagonal sums of one pair of (transformed) Grams K, L (docs/math.md §4).
+
+    s_kl, s_kk, s_ll : Σ_{i≠j} K_ij L_ij, Σ_{i≠j} K_ij², Σ_{i≠j} L_ij²
+    r_k, r_l : off-diagonal row sums Σ_{j≠i} K_ij (length n)
+    d_k, d_l : diagonals
+    """
+
+    n: int
+    s_kl: float
+    s_kk: float
+    s_ll: float
+    r_k: np.ndarray
+    r_l: np.ndarray
+    d_k: np.ndarray
+    d_l: np.ndarray
+
+    def swapped(self) -> GramPairSums:
+        """The same sums for the pair (L, K)."""
+        return GramPairSums(self.n, self.s_kl, self.s_ll, self.s_kk, self.r_l, self.r_k, self.d_l, self.d_k)
+
+
+class _PairSumsView(Memo):
+    """TraceView terms from :class:`GramPairSums`, memoised per unordered pair of sites."""
+
+    centered = True
+
+    def __init__(self, acc, params):
+        self._acc = acc
+        self._params = params  # site -> the transform of its Gram (see GramMoments.linear_params / rbf_params)
+        self.n = acc.n
+        self._memo: dict = {}
+
+    def sums(self, x: str, y: str) -> GramPairSums:
+        """The fused sums of sites (x, y); one pass serves (x, y) and (y, x), a site with itself the one-Gram pass."""
+        order = self._acc.sites
+        if order.index(x) > order.index(y):
+            return self.sums(y, x).swapped()
+        return self.memo(("pair", x, y), lambda: self._acc.pair_pass(x, y, self._params(x), self._params(y)))
+
+    def terms(self, x: str, y: str) -> PairTerms:
+        """:class:`repsim.views.PairTerms` from the pair's one fused pass (a site with itself: one-Gram pass)."""
+        s = self.sums(x, y)
+        dkl, dkk, dll = float(s.d_k @ s.d_l), float(s.d_k @ s.d_k), float(s.d_l @ s.d_l)
+        return PairTerms(self.n, s.s_kl + dkl, s.s_kk + dkk, s.s_ll + dll, s.s_kl, s.s_kk, s.s_ll,
+                         float(s.r_k.sum()), float(s.r_l.sum()), float(s.r_k @ s.r_l), float(s.r_k @ s.r_k),
+                         float(s.r_l @ s.r_l))
+
+
+class GramView(_PairSumsView):
+    """The linear Grams K = X̄X̄ᵀ of the column-centred features (``center=True``) or the raw XXᵀ."""
+
+    def __init__(self, acc, center: bool = True):
+        super().__init__(acc, lambda site: acc.linear_params(site, bool(center)))
+        self.centered = bool(center)
+
+
+class KernelView(_PairSumsView):
+    """RBF kernels K = exp(−D/(2σ²)), D the squared distances from the centred Gram, σ from the site's bandwidth
+    rule; H K H (``debiased=False``) or U-centred with the diagonal masked (``debiased=True``)."""
+
+    def __init__(self, acc, kernel: str = "rbf", sigma: float = 0.5, bandwidth: str = "median",
+                 debiased: bool = False):
+        super().__init__(acc, lambda site: acc.rbf_params(site, float(sigma), bandwidth, bool(debiased)))
+        self.kernel, self.sigma, self.rule, self.debiased = kernel, float(sigma), bandwidth, bool(debiased)
+
+    def bandwidth(self, site: str) -> float:
+        return self._acc.bandwidth(site, self.sigma, self.rule)

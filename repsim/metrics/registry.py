@@ -1,0 +1,357 @@
+"""The registry of measures: the single source of truth for every list of metrics in repsim.
+
+Each :class:`MeasureSpec` says what a measure computes and from what: its function of a statistics view, its
+options and defaults, which statistics it needs and in which space it has a form, how it centres, whether it is a
+similarity or a distance, its range, its invariances, its reference, and the names other libraries give the same
+convention. ``Moments.matrix``, ``GramMoments.matrix``, ``repsim.compare``, the ``Moments.<metric>`` methods, the
+refusals of Gram space, ``repsim.measures()`` and the metric table of the README and docs all read it.
+
+Routing: a measure's ``route(space, options)`` returns the statistics view it reads — ``"pairs"`` (feature-space
+statistics read pair by pair: trace metrics, matches), ``"full"`` (every feature-space block, shifted and
+symmetrised: CCA family, Procrustes, maps), ``"gram"`` (linear Grams), ``"kernel"`` (kernel Grams) — the view's
+arguments, and the options left for the metric function.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from .._limits import CCA_RTOL
+from .._validation import choice, positive_real
+from . import cca as _cca
+from . import cka as _cka
+from . import kernel as _kernel
+from . import maps as _maps
+from . import match as _match
+from . import rv as _rv
+
+SPACES = ("feature", "gram")
+KERNELS = ("linear", "rbf")
+BANDWIDTHS = ("median", "median_lower", "median_offdiag", "fixed")
+
+# invariance vocabulary (what a transform of one side leaves unchanged)
+ORTHOGONAL = "orthogonal transforms"
+ISOTROPIC = "isotropic scaling"
+TRANSLATION = "translation"
+INVERTIBLE = "invertible linear maps"
+PERMUTATION = "neuron permutation"
+
+KORNBLITH = "Kornblith, Norouzi, Lee, Hinton. Similarity of Neural Network Representations Revisited. ICML 2019."
+SONG = "Song, Smola, Gretton, Bedo, Borgwardt. Feature Selection via Dependence Maximization. JMLR 2012."
+ROBERT = "Robert, Escoufier. A Unifying Tool for Linear Multivariate Statistical Methods: the RV-Coefficient. 1976."
+SMILDE = ("Smilde, Kiers, Bijlsma, Rubingh, van Erk. Matrix correlations for high-dimensional data: the modified "
+          "RV-coefficient. Bioinformatics 2009.")
+HOTELLING = "Hotelling. Relations between two sets of variates. Biometrika 1936."
+RAGHU = "Raghu, Gilmer, Yosinski, Sohl-Dickstein. SVCCA. NeurIPS 2017."
+MORCOS = "Morcos, Raghu, Bengio. Insights on representational similarity in neural networks with canonical correlation. NeurIPS 2018."
+WILLIAMS = "Williams, Kunz, Kornblith, Linderman. Generalized Shape Metrics on Neural Representations. NeurIPS 2021."
+WANG = "Wang, Hu, Gu, Wu, Hu, He, Hopcroft. Towards Understanding Learning Representations. NeurIPS 2018."
+LENC = "Lenc, Vedaldi. Understanding image representations by measuring their equivariance and equivalence. CVPR 2015."
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+#: Default of an option that has none (the call must give it).
+REQUIRED = _Required()
+
+
+@dataclass(frozen=True)
+class Route:
+    """The statistics view a measure reads (kind and arguments), the options passed on to its function, and the
+    function itself when the route replaces the measure's own (``cka`` with ``kernel="rbf"``)."""
+
+    view: str
+    args: dict
+    options: dict
+    fn: Callable | None = None
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """One measure of the registry.
+
+    Attributes
+    ----------
+    name : str
+        repsim's name (``Moments.matrix(name)``, ``compare(metrics=[name])``).
+    fn : callable
+        ``fn(view, x, y, **options)`` → the measure's result (a float, or a result object for rich measures).
+    defaults : dict
+        Every option the measure accepts in feature space, with its default.
+    statistics : str
+        What it needs: ``"moments"`` (feature-space second/fourth-order moments, or Gram space where it has a form),
+        ``"gram"`` (n × n Grams only) or ``"activations"`` (the raw rows).
+    spaces : tuple of str
+        Where it has a form: ``"feature"`` (:class:`repsim.Moments`), ``"gram"`` (:class:`repsim.GramMoments`).
+    centering : str
+        How the data are centred (in words).
+    kind : {"similarity", "distance"}
+    range : tuple of float
+        The values it can take (for a similarity, the value of identical representations is the upper end).
+    invariances : tuple of str
+        Transforms of either representation that leave it unchanged.
+    reference : str
+    ids : dict of str → tuple of str
+        The names other libraries give the same convention (e.g. ``{"similarity": ("cka-kernel=linear-...",)}``).
+    summary : str
+        One line for tables.
+    scalar : callable or None
+        Result → float for matrices; None when the result is not one number per pair (no matrix).
+    symmetric : bool
+        measure(X, Y) == measure(Y, X).
+    gram_defaults : dict
+        Options accepted only in Gram space, with defaults.
+    router : callable
+        ``router(space, options)`` → :class:`Route`.
+    formula : str
+        The formula, for tables and docs.
+    """
+
+    name: str
+    fn: Callable
+    defaults: Mapping
+    router: Callable
+    statistics: str
+    spaces: tuple
+    centering: str
+    kind: str
+    range: tuple
+    invariances: tuple
+    reference: str
+    summary: str
+    formula: str = ""
+    ids: Mapping = field(default_factory=dict)
+    scalar: Callable | None = float
+    symmetric: bool = True
+    gram_defaults: Mapping = field(default_factory=dict)
+
+    def options(self, space: str, given: Mapping) -> dict:
+        """``given`` merged over the defaults of ``space``; TypeError naming any option the measure does not take."""
+        defaults = dict(self.defaults)
+        if space == "gram":
+            defaults.update(self.gram_defaults)
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise TypeError(f"metric {self.name!r} got unexpected option(s) {unknown}; it accepts {sorted(defaults)}")
+        merged = {**defaults, **given}
+        missing = sorted(k for k, v in merged.items() if v is REQUIRED)
+        if missing:
+            raise TypeError(f"metric {self.name!r} needs option(s) {missing}")
+        return merged
+
+    def route(self, space: str, options: Mapping) -> Route:
+        """The view to read in ``space`` (after :meth:`check_space`) for the merged ``options``."""
+        return self.router(space, dict(options))
+
+    def check_space(self, space: str) -> None:
+        """ValueError when the measure has no form in ``space`` (the refusals of Gram / feature space)."""
+        if space in self.spaces:
+            return
+        if space == "gram":
+            have = [m.name for m in REGISTRY.values() if "gram" in m.spaces]
+            raise ValueError(
+                f"metric {self.name!r} has no Gram-space form in repsim (Gram space supports {have}): the CCA "
+                "family, Procrustes, affine maps and neuron matches need the feature-space statistics; use "
+                "repsim.Moments (space='feature') for it"
+            )
+        raise ValueError(
+            f"metric {self.name!r} has no feature-space form (it needs the n × n kernel matrices); use "
+            "repsim.GramMoments (space='gram') for it"
+        )
+
+    def matrix_value(self, result) -> float:
+        if self.scalar is None:
+            raise ValueError(
+                f"metric {self.name!r} gives a {type(result).__name__}, not one number per pair: it has no matrix; "
+                "call it on one pair of sites instead"
+            )
+        return float(self.scalar(result))
+
+
+# ---------------------------------------------------------------------------------------------------- routers
+def _pairs(center=True):
+    """Feature space: the pair view; Gram space: the linear Grams; centred, or as the ``center`` option says."""
+
+    def router(space, o):
+        c = o.pop("center") if center == "option" else center
+        return Route("pairs" if space == "feature" else "gram", {"center": bool(c)}, o)
+
+    return router
+
+
+def _full(space, o):
+    return Route("full", {"center": True}, o)
+
+
+def _matches(space, o):
+    return Route("pairs", {"center": True}, o)  # the neurons' own centring is the metric's `center` option
+
+
+def _cka_router(space, o):
+    kernel = choice(o.pop("kernel", "linear"), "kernel", KERNELS)
+    sigma, bandwidth = o.pop("sigma", 0.5), o.pop("bandwidth", "median")
+    if kernel == "rbf":
+        route = _kernel_route(space, {"sigma": sigma, "bandwidth": bandwidth}, debiased=o.pop("debiased"))
+        return Route(route.view, route.args, route.options, _kernel.kernel_cka)
+    return Route("pairs" if space == "feature" else "gram", {"center": True}, o)
+
+
+def _kernel_route(space, o, debiased):
+    sigma = positive_real(o.pop("sigma"), "sigma")
+    bandwidth = choice(o.pop("bandwidth"), "bandwidth", BANDWIDTHS)
+    return Route("kernel", {"kernel": "rbf", "sigma": sigma, "bandwidth": bandwidth, "debiased": bool(debiased)}, o)
+
+
+def _rbf_router(debiased):
+    return lambda space, o: _kernel_route(space, o, debiased)
+
+
+# ---------------------------------------------------------------------------------------------------- entries
+_TRACE = dict(statistics="moments", spaces=("feature", "gram"))
+_FEATURE = dict(statistics="moments", spaces=("feature",))
+_RBF_DEFAULTS = {"sigma": 0.5, "bandwidth": "median"}
+
+_ENTRIES = (
+    MeasureSpec(
+        "cka", _cka.cka, {"debiased": False}, _cka_router, **_TRACE,
+        gram_defaults={"kernel": "linear", **_RBF_DEFAULTS},
+        centering="column-centred", kind="similarity", range=(0.0, 1.0),
+        invariances=(ORTHOGONAL, ISOTROPIC, TRANSLATION), reference=f"{KORNBLITH} {SONG}",
+        summary="linear CKA; debiased=True: HSIC₁ (Song 2012) in place of HSIC",
+        formula="‖Y_cᵀX_c‖²_F / (‖X_cᵀX_c‖_F ‖Y_cᵀY_c‖_F)",
+    ),
+    MeasureSpec(
+        "debiased_cka", _cka.debiased_cka, {}, _pairs(True), **_TRACE,
+        centering="column-centred (U-statistic)", kind="similarity", range=(-1.0, 1.0),
+        invariances=(ORTHOGONAL, ISOTROPIC, TRANSLATION), reference=f"{KORNBLITH} {SONG}",
+        summary="linear CKA with Song's unbiased HSIC₁ (Kornblith's debiased=True); ≈ 0 for independent data",
+        formula="HSIC₁(K,L) / √(HSIC₁(K,K) HSIC₁(L,L))",
+    ),
+    MeasureSpec(
+        "rbf_cka", _kernel.kernel_cka, {}, _rbf_router(False), statistics="gram", spaces=("gram",),
+        gram_defaults=_RBF_DEFAULTS,
+        centering="kernel centred (H K H)", kind="similarity", range=(0.0, 1.0),
+        invariances=(ORTHOGONAL, TRANSLATION, f"{ISOTROPIC} (median bandwidth)"), reference=KORNBLITH,
+        summary="CKA of RBF kernels exp(−D/(2σ²)), σ = sigma·√median(D) (Kornblith's rule)",
+        formula="⟨HKH, HLH⟩ / (‖HKH‖ ‖HLH‖), K = exp(−D/(2σ²))",
+    ),
+    MeasureSpec(
+        "debiased_rbf_cka", _kernel.kernel_cka, {}, _rbf_router(True), statistics="gram", spaces=("gram",),
+        gram_defaults=_RBF_DEFAULTS,
+        centering="U-centred kernels (Székely–Rizzo)", kind="similarity", range=(-1.0, 1.0),
+        invariances=(ORTHOGONAL, TRANSLATION, f"{ISOTROPIC} (median bandwidth)"), reference=f"{KORNBLITH} {SONG}",
+        summary="RBF CKA with U-centred kernels (unbiased HSIC)",
+        formula="HSIC₁ of U-centred RBF kernels, normalised",
+    ),
+    MeasureSpec(
+        "rv", _rv.rv, {"center": True}, _pairs("option"), **_TRACE,
+        centering="column-centred (center=True) or raw", kind="similarity", range=(0.0, 1.0),
+        invariances=(ORTHOGONAL, ISOTROPIC, f"{TRANSLATION} (center=True)"), reference=ROBERT,
+        summary="RV coefficient; centred equals linear CKA; center=False is hoggorm's RVcoeff",
+        formula="tr(KL) / √(tr K² tr L²)",
+    ),
+    MeasureSpec(
+        "rv2", _rv.rv2, {"center": True}, _pairs("option"), **_TRACE,
+        centering="column-centred (center=True) or raw", kind="similarity", range=(-1.0, 1.0),
+        invariances=(ORTHOGONAL, ISOTROPIC, f"{TRANSLATION} (center=True)"), reference=SMILDE,
+        summary="modified RV: the Grams' diagonals removed (seed 002); center=False is hoggorm's RV2coeff",
+        formula="Σ_{i≠j} K_ij L_ij / √(Σ_{i≠j} K_ij² Σ_{i≠j} L_ij²)",
+    ),
+    MeasureSpec(
+        "cca", _cca.cca_from_stats, {"eps": 0.0, "rtol": CCA_RTOL}, _full, **_FEATURE,
+        scalar=lambda r: r.mean_rho,
+        centering="column-centred, standardised", kind="similarity", range=(0.0, 1.0),
+        invariances=(INVERTIBLE, TRANSLATION), reference=HOTELLING,
+        summary="mean canonical correlation ρ̄ (all correlations, ranks and weights on the result)",
+        formula="mean of σ(R_x^{-1/2} C R_y^{-1/2})",
+    ),
+    MeasureSpec(
+        "cca_r2", _cca.cca_from_stats, {"eps": 0.0, "rtol": CCA_RTOL}, _full, **_FEATURE,
+        scalar=lambda r: r.mean_rho2,
+        centering="column-centred, standardised", kind="similarity", range=(0.0, 1.0),
+        invariances=(INVERTIBLE, TRANSLATION), reference=HOTELLING,
+        summary="mean squared canonical correlation ρ̄² (Yanai's R²_CCA)",
+        formula="mean of σ(R_x^{-1/2} C R_y^{-1/2})²",
+    ),
+    MeasureSpec(
+        "svcca", _cca.svcca_from_stats, {"keep": 0.99, "k": None, "rtol": CCA_RTOL}, _full, **_FEATURE,
+        scalar=lambda r: r.mean_rho,
+        centering="column-centred", kind="similarity", range=(0.0, 1.0),
+        invariances=(ORTHOGONAL, ISOTROPIC, TRANSLATION), reference=RAGHU,
+        summary="mean ρ between the top principal directions (99 % of the variance, or k of them)",
+        formula="mean ρ of CCA on the top-k PCA directions",
+    ),
+    MeasureSpec(
+        "pwcca", _cca.pwcca_from_stats, {"convention": "morcos", "eps": 0.0, "rtol": CCA_RTOL}, _full, **_FEATURE,
+        scalar=lambda r: r.value, symmetric=False,
+        centering="column-centred", kind="similarity", range=(0.0, 1.0),
+        invariances=(ISOTROPIC, TRANSLATION), reference=MORCOS,
+        summary="projection-weighted mean ρ; convention='google' gives google/svcca's numbers",
+        formula="Σ α_i ρ_i / Σ α_i, α_i = Σ_j |⟨h_i, x_j⟩|",
+    ),
+    MeasureSpec(
+        "procrustes", _cca.procrustes_from_stats, {"form": "distance"}, _full, **_FEATURE,
+        centering="column-centred, Frobenius-normalised", kind="distance", range=(0.0, 2.0 ** 0.5),
+        invariances=(ORTHOGONAL, ISOTROPIC, TRANSLATION), reference=WILLIAMS,
+        summary="orthogonal Procrustes √(2 − 2‖X_cᵀY_c‖_*/(‖X_c‖‖Y_c‖)); form='squared', 'angular', 'similarity'",
+        formula="√(2 − 2‖X_cᵀY_c‖_* / (‖X_c‖_F ‖Y_c‖_F))",
+    ),
+    MeasureSpec(
+        "affine_map", _maps.affine_map_from_stats, {"ridge": 0.0}, _full, **_FEATURE,
+        scalar=lambda r: r.r2_total, symmetric=False,
+        centering="affine (intercept fitted)", kind="similarity", range=(float("-inf"), 1.0),
+        invariances=(f"{INVERTIBLE} of the input", TRANSLATION), reference=LENC,
+        summary="least-squares / ridge affine map Y ≈ XW + b from the statistics; matrix value: total R²",
+        formula="W = Σ_xx⁻¹ Σ_xy, R² = 1 − SS_res / SS_tot",
+    ),
+    MeasureSpec(
+        "max_match", _match.max_match_from_stats, {"eps": REQUIRED, "center": False, "dead": "count"}, _matches,
+        **_FEATURE, scalar=lambda r: r.similarity,
+        centering="raw neurons (center=False, Wang et al.) or centred", kind="similarity", range=(0.0, 1.0),
+        invariances=(PERMUTATION, "per-neuron scaling"), reference=WANG,
+        summary="maximum ε-approximate neuron-subspace match; s(ε) = (|X| + |Y|)/(n_x + n_y)",
+        formula="s(ε) of the maximum ε-match",
+    ),
+    MeasureSpec(
+        "match_curve", _match.match_curve_from_stats,
+        {"eps": (0.1, 0.2, 0.3, 0.4, 0.5), "center": False, "dead": "count"}, _matches, **_FEATURE, scalar=None,
+        centering="raw neurons (center=False) or centred", kind="similarity", range=(0.0, 1.0),
+        invariances=(PERMUTATION, "per-neuron scaling"), reference=WANG,
+        summary="s(ε) for several ε from one factorisation (a curve: no matrix)",
+        formula="s(ε) for each ε",
+    ),
+    MeasureSpec(
+        "simple_matches", _match.simple_matches_from_stats,
+        {"eps": REQUIRED, "center": False, "dead": "count", "n_threads": None}, _matches, **_FEATURE, scalar=None,
+        centering="raw neurons (center=False) or centred", kind="similarity", range=(0.0, 1.0),
+        invariances=(PERMUTATION, "per-neuron scaling"), reference=WANG,
+        summary="every simple (minimal) match and their size distribution (a set: no matrix)",
+        formula="the v-minimum matches (Algorithm 2)",
+    ),
+)
+
+REGISTRY: dict[str, MeasureSpec] = {m.name: m for m in _ENTRIES}
+
+
+def names(space: str | None = None, matrix: bool = False) -> tuple[str, ...]:
+    """Registry names, optionally only those with a form in ``space`` and / or with a matrix (one number per pair)."""
+    return tuple(
+        m.name for m in REGISTRY.values()
+        if (space is None or space in m.spaces) and (not matrix or m.scalar is not None)
+    )
+
+
+def lookup(name) -> MeasureSpec:
+    """The entry named ``name`` or known under ``name`` in another library (see :attr:`MeasureSpec.ids`)."""
+    if not isinstance(name, str):
+        raise TypeError(f"metric must be a str, got {type(name).__name__}")
+    spec = REGISTRY.get(name)
+    if spec is not None:
+        return spec
+    for m in REGISTRY.values():
+        if any(name in ids for ids in m.ids.values()):
+            return m
+    raise ValueError(f"unknown metric {name!r}; choose one of {list(REGISTRY)}")
