@@ -6,12 +6,15 @@ import argparse
 import sys
 import time
 
+import numpy as np
+
+from ._config import show_config
+from .api import cka
+from . import demo
+from .moments import Moments
+
 
 def _example(args) -> int:
-    import numpy as np
-
-    from . import Moments, cka
-
     rng = np.random.default_rng(args.seed)
     n, batch, width = args.n, args.batch, args.width
     # A toy "network": three ReLU layers of a random MLP, and a second network that is a rotated, rescaled copy of
@@ -48,10 +51,9 @@ def _example(args) -> int:
 def _demo(args) -> int:
     if args.epochs is not None and args.epochs < 1:
         raise SystemExit("repsim demo: --epochs must be at least 1")
-    from .demo import main
 
     try:
-        main(out=args.out, epochs=args.epochs, seed=args.seed, use_cache=not args.no_cache,
+        demo.main(out=args.out, epochs=args.epochs, seed=args.seed, use_cache=not args.no_cache,
              progress=not args.quiet)
     except ImportError as exc:
         raise SystemExit(f"repsim demo needs the demo extra: pip install 'repsim-engine[demo]' ({exc})") from None
@@ -59,7 +61,6 @@ def _demo(args) -> int:
 
 
 def _config(args) -> int:
-    from . import show_config
 
     show_config()
     return 0

@@ -1,17 +1,19 @@
 """``show_config()``: which engines and libraries this installation uses."""
 from __future__ import annotations
 
+import os
 import platform
+
+import numpy as np
+import scipy
+
+from ._engines import _CORE_ERROR, HAVE_CORE, _core, available_engines
+from ._version import __version__
 
 
 def config() -> dict:
-    import numpy as np
-    import scipy
-
-    from ._engines import HAVE_CORE, _CORE_ERROR, available_engines
-
     info = {
-        "repsim": __import__("repsim").__version__,
+        "repsim": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
@@ -20,13 +22,9 @@ def config() -> dict:
         "default engine": available_engines()[0],
     }
     if HAVE_CORE:
-        from . import _core
-
         info["match kernels' LAPACK"] = (
             "SciPy's dpotrf/dtrsm" if _core.lapack_loaded() else "not found (scalar code only)"
         )
-    import os
-
     info["OPENBLAS_THREAD_TIMEOUT"] = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "unset")
     try:
         import numba

@@ -38,13 +38,19 @@ import warnings
 
 import numpy as np
 import torch
+from scipy.linalg import blas
 
-MIN_ROWS = 4
+from ._files import atomic_write, read_npz
+from ._limits import MINIBATCH_GROUP_BYTES as GROUP_BYTES  # memory of the Grams of the chunks stacked at once
+from ._limits import MINIBATCH_MIN_ROWS as MIN_ROWS
+from ._torch_backend import no_tf32
+from ._validation import name_tuple
+from .accumulator import SiteBook
+from .results import SimilarityMatrix
+
 PRECISIONS = ("fp64", "fp32")
-
-
-# Memory for the stacked Grams of the chunks processed together (float64 entries).
-GROUP_BYTES = 256 * 2**20
+FORMAT_NAME = "repsim.MinibatchCKA"
+FORMAT_VERSION = 1
 
 
 def check_batch_size(batch_size) -> int:
@@ -79,8 +85,6 @@ def zero_diagonal_grams(chunks: list, precision: str = "fp64") -> torch.Tensor:
     ``chunks[s]`` is ``(n, p_s)`` or ``(k, n, p_s)`` (k chunks of n rows) → ``(L, n, n)`` or ``(k, L, n, n)``,
     on the device of the first site. ``precision="fp32"`` forms the products in float32 (TF32 off).
     """
-    from ._torch_backend import no_tf32
-
     device = chunks[0].device
     grams = []
     with no_tf32():
@@ -111,8 +115,6 @@ class _SyrkHSIC:
 
     def hsic(self, rows: list) -> np.ndarray:
         """rows[s]: (n, p_s) CPU tensor → (L, L) HSIC₁ matrix (float64)."""
-        from scipy.linalg import blas
-
         L, n = len(rows), int(rows[0].shape[0])
         if n < MIN_ROWS:
             raise ValueError(f"HSIC1 needs at least {MIN_ROWS} rows per chunk, got {n}")
@@ -157,8 +159,12 @@ class _SyrkHSIC:
         )
 
 
-class MinibatchCKA:
-    """Streaming minibatch CKA over fixed sites: feed batches with :meth:`update`, then :meth:`finalize`.
+class MinibatchCKA(SiteBook):
+    """Streaming minibatch CKA over fixed sites: feed batches with :meth:`update`, then read :meth:`matrix`.
+
+    Implements the accumulator protocol (:class:`repsim.accumulator.Accumulator`): ``update``, ``n`` (rows seen),
+    ``save`` / ``load``, ``matrix("cka")``. Its only measure is the minibatch estimator of ``"cka"``; reading a
+    matrix ends the stream (:meth:`finalize`: the trailing chunk is used or dropped).
 
     Parameters
     ----------
@@ -168,12 +174,14 @@ class MinibatchCKA:
         Precision of the chunk Grams (sums are always float64); see the module docstring.
     """
 
+    space = "minibatch"
+
     def __init__(self, batch_size: int, precision: str = "fp64"):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)} for the minibatch estimator, got {precision!r}")
         self.precision = precision
         self.batch_size = check_batch_size(batch_size)
-        self.sites: tuple | None = None
+        self._sites: tuple | None = None
         self.hsic: np.ndarray | None = None  # (L, L) float64 sums over chunks
         self.n_chunks = 0
         self.n_rows = 0  # rows received
@@ -182,15 +190,32 @@ class MinibatchCKA:
         self._cpu = _SyrkHSIC(precision)
 
     @property
+    def sites(self) -> tuple:
+        return self._sites or ()
+
+    @property
+    def n(self) -> int:
+        """Rows received."""
+        return self.n_rows
+
+    @property
+    def info(self) -> dict:
+        """Estimator details for reports: chunks, rows used and dropped."""
+        return {"chunks": self.n_chunks, "rows_used": self.n_used, "rows_dropped": self.n_dropped}
+
+    def _empty_error(self) -> ValueError:
+        return ValueError("MinibatchCKA is empty: call update() with at least one batch first")
+
+    @property
     def n_pending(self) -> int:
         return 0 if not self._buffer else int(next(iter(self._buffer.values())).shape[0])
 
     def update(self, acts: dict) -> MinibatchCKA:
         """Add rows: a dict site → 2-D tensor, every site with the same number of rows."""
-        if self.sites is None:
-            self.sites = tuple(acts)
-            self.hsic = np.zeros((len(self.sites), len(self.sites)))
-        elif tuple(acts) != self.sites:
+        if self._sites is None:
+            self._sites = name_tuple(tuple(acts), "update()", "site")
+            self.hsic = np.zeros((len(self._sites), len(self._sites)))
+        elif tuple(acts) != self._sites:
             raise ValueError(f"sites changed: expected {list(self.sites)}, got {list(acts)}")
         rows = {int(t.shape[0]) for t in acts.values()}
         if len(rows) != 1:
@@ -247,7 +272,7 @@ class MinibatchCKA:
     def values(self, rows, cols) -> np.ndarray:
         """CKA_mb between the named sites → array (len(rows), len(cols)); NaN (RuntimeWarning) for a site whose
         summed self-HSIC₁ is not positive (e.g. constant activations)."""
-        if self.sites is None or self.n_chunks == 0:
+        if self._sites is None or self.n_chunks == 0:
             raise ValueError(
                 f"minibatch CKA has no complete chunk: {self.n_rows} rows were seen, a chunk needs at least {MIN_ROWS}"
             )
@@ -268,6 +293,32 @@ class MinibatchCKA:
                 den = diag[a] * diag[c]
                 out[i, j] = self.hsic[a, c] / np.sqrt(den) if diag[a] > 0 and diag[c] > 0 else np.nan
         return out
+
+    def matrix(self, metric: str = "cka", rows=None, cols=None, **options) -> SimilarityMatrix:
+        """The minibatch CKA matrix between the named sites (ends the stream: :meth:`finalize`). ``metric`` must be
+        ``"cka"`` (the estimator's only measure) and it takes no options."""
+        if metric != "cka":
+            raise ValueError(
+                f"the minibatch estimator computes only 'cka' (Nguyen et al.'s minibatch CKA), not {metric!r}; use "
+                "the exact statistics (repsim.Moments) for the others"
+            )
+        if options:
+            raise TypeError(f"the minibatch estimator of 'cka' takes no options, got {sorted(options)}")
+        rows, cols = self._site_list(rows, "rows"), self._site_list(cols, "cols")
+        self.finalize()
+        opts = {"estimator": "minibatch", "batch_size": self.batch_size, "precision": self.precision}
+        return SimilarityMatrix("cka", rows, cols, self.values(rows, cols), opts)
+
+    def save(self, path) -> None:
+        """Write the estimator's state (sums, counts and pending rows) to a versioned ``.npz`` file, atomically."""
+        fields = {"format": np.array(FORMAT_NAME), "version": np.array(FORMAT_VERSION), **self.state()}
+        atomic_write(path, lambda fh: np.savez(fh, **fields))
+
+    @classmethod
+    def load(cls, path) -> "MinibatchCKA":
+        """Read a state written by :meth:`save`."""
+        with read_npz(path, FORMAT_NAME, FORMAT_VERSION, {"batch_size", "precision", "sites", "hsic", "counts"}) as d:
+            return cls.from_state({k: d[k] for k in d.files})
 
     # -- checkpoints
     def state(self) -> dict:
@@ -290,7 +341,7 @@ class MinibatchCKA:
         mb = cls(int(st["batch_size"]), str(st["precision"]))
         sites = tuple(str(s) for s in st["sites"])
         if sites:
-            mb.sites = sites
+            mb._sites = sites
             mb.hsic = np.array(st["hsic"], dtype=np.float64)
         mb.n_chunks, mb.n_rows, mb.n_used = (int(v) for v in st["counts"])
         if sites and "pending_0" in st:

@@ -20,6 +20,9 @@ import contextlib
 
 import numpy as np
 
+from ._limits import MAX_NORM
+from .statistics import shift_factors, shift_n
+
 
 def _torch():
     import torch
@@ -53,7 +56,6 @@ def _augment(tensors, refs, dtype):
 
 def shift_full(G, layout, deltas):
     """T G Tᵀ on a full symmetric torch matrix (the torch twin of :func:`repsim.statistics.shift_upper`)."""
-    from .statistics import shift_factors, shift_n
 
     torch = _torch()
     U, V = (torch.as_tensor(f, dtype=G.dtype, device=G.device)
@@ -92,7 +94,6 @@ class TorchAccumulator:
 
     def find_bad(self, W):
         """(site, row) of the first row whose squared norm is not finite or exceeds MAX_NORM, else None."""
-        from ._limits import MAX_NORM
 
         P, L = self.layout.n_features, len(self.layout.sites)
         norms = W[:, P : P + L]

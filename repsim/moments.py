@@ -10,6 +10,7 @@ from . import _validation
 from ._engines import default_threads, resolve_engine
 from ._files import atomic_write, read_npz
 from ._limits import CCA_RTOL, CHECK_BLOCK, MAX_STATISTIC
+from ._torch_backend import TorchAccumulator
 from .accumulator import SiteBook, measure_matrix, measure_value
 from .statistics import FullStatistics, Layout, PairStatistics, shift_upper, site_sums, symmetrize_upper
 
@@ -229,8 +230,6 @@ class Moments(SiteBook):
     def _device_accumulator(self, layout, reference, device):
         """A TorchAccumulator about ``reference`` (also when statistics loaded or merged on the host continue on
         the device)."""
-        from ._torch_backend import TorchAccumulator
-
         return TorchAccumulator(layout, reference, device, self._precision, self._window)
 
     def _wants_torch(self, batch) -> bool:

@@ -125,10 +125,13 @@ class Report:
         Chunk size of the minibatch estimator.
     metric_options : dict metric → dict
         The options each metric was computed with.
+    statistics : accumulator
+        What the run accumulated (:class:`repsim.Moments` for the exact estimator, the minibatch estimator's
+        state otherwise): ``report.statistics.matrix("svcca", ...)``, ``report.statistics.save(path)``.
     moments : Moments or None
-        The statistics (exact estimator), for further metrics: ``report.moments.matrix("svcca", ...)``.
+        ``statistics`` when it is the exact feature-space statistics, else None.
     info : dict
-        Estimator details (minibatch: chunks, rows used and dropped).
+        Estimator details (exact: batches and engine; minibatch: chunks, rows used and dropped).
     """
 
     def __init__(
@@ -145,7 +148,7 @@ class Report:
         n_batches,
         estimator,
         batch_size=None,
-        moments=None,
+        statistics=None,
         info=None,
     ):
         self.matrices = dict(matrices)
@@ -159,8 +162,13 @@ class Report:
         self.n_batches = int(n_batches)
         self.estimator = estimator
         self.batch_size = batch_size
-        self.moments = moments
+        self.statistics = statistics
         self.info = dict(info or {})
+
+    @property
+    def moments(self):
+        """The exact statistics (a :class:`repsim.Moments`) when the run kept them, else None."""
+        return self.statistics if getattr(self.statistics, "space", None) == "feature" else None
 
     # -- mapping interface
     @property

@@ -28,8 +28,16 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+import torch
+
+from .._version import __version__
+from ..compare import compare
+from ..experiments import ALL_METHODS, projection_curves, stitching_table
+from ..moments import Moments
+from ..torch import LayerSpec, capture
+from .claims import SMALL_MATCH, evaluate
 from .data import make_mnist1d
-from .models import CONV_LAYERS
+from .models import CONV_LAYERS, build
 from .train import TrainSpec, accuracy, cache_dir, load_or_train
 
 #: ε values of the max-match curves (Wang et al. 2018, Fig. 3).
@@ -124,8 +132,6 @@ class _Progress:
 def _torch_threads(n: int):
     """Run with ``n`` intra-op threads and restore the previous setting (the models are tiny: more threads cost
     more in synchronisation than they save, most of all on a busy machine)."""
-    import torch
-
     old = torch.get_num_threads()
     torch.set_num_threads(max(1, int(n)))
     try:
@@ -135,16 +141,11 @@ def _torch_threads(n: int):
 
 
 def _batches(x: np.ndarray, size: int):
-    import torch
-
     return [torch.from_numpy(x[i : i + size]) for i in range(0, len(x), size)]
 
 
 def _capture(model, x: np.ndarray, layers, size: int) -> dict:
     """Layer name → activations (float64 NumPy) of ``x`` through ``model`` with :func:`repsim.torch.capture`."""
-    import torch
-
-    from ..torch import capture
 
     out = {}
     with capture(model, layers) as cap, torch.no_grad():
@@ -162,7 +163,6 @@ def _dead(train: np.ndarray) -> int:
 
 def run_stitching(models: dict, data, batch: int):
     """Seed 001 on the ``fc`` features of every model."""
-    from ..experiments import stitching_table
 
     features, heads, dead = {}, {}, {}
     for name, model in models.items():
@@ -181,7 +181,6 @@ def run_stitching(models: dict, data, batch: int):
 
 def run_projection(features: dict, models: dict, data, cfg: DemoConfig):
     """Seed 000, §4.2: CNN A's fc features projected onto subspaces chosen by seven methods (CCA partner CNN B)."""
-    from ..experiments import ALL_METHODS, projection_curves
 
     train_a, test_a = features["cnn_a"]
     train_b, _ = features["cnn_b"]
@@ -199,8 +198,6 @@ def run_projection(features: dict, models: dict, data, cfg: DemoConfig):
 
 def run_layer_similarity(models: dict, data, batch: int):
     """Seed 002: layer × layer linear CKA, debiased CKA and RV2 between CNN A (rows) and CNN B (columns)."""
-    from .. import compare
-    from ..torch import LayerSpec
 
     layers = [LayerSpec(name, reduce="pool") for name in CONV_LAYERS] + [LayerSpec("fc"), LayerSpec("head")]
     return compare(
@@ -214,17 +211,12 @@ def run_layer_similarity(models: dict, data, batch: int):
 
 def _match_specs():
     """The max-match layers: conv layers with each position a sample (channels are the neurons), fc flattened."""
-    from ..torch import LayerSpec
 
     return [LayerSpec(name, reduce="positions") for name in CONV_LAYERS] + [LayerSpec("fc")]
 
 
 def run_matches(models: dict, untrained, data, cfg: DemoConfig):
     """Seeds 003/004: max-match curves of every layer (CNN A vs CNN B, CNN A vs untrained) and simple matches."""
-    import torch
-
-    from ..moments import Moments
-    from ..torch import capture
 
     specs = _match_specs()
     nets = {"cnn_a": models["cnn_a"], "cnn_b": models["cnn_b"], "untrained": untrained}
@@ -263,7 +255,6 @@ def run_matches(models: dict, untrained, data, cfg: DemoConfig):
 
 def _small_match_neurons(simple) -> int:
     """Neurons (of both layers) that belong to at least one small simple match (at most SMALL_MATCH neurons)."""
-    from .claims import SMALL_MATCH
 
     xs, ys = set(), set()
     for m in simple:
@@ -281,11 +272,6 @@ def _matrix_dict(report, metric) -> dict:
 
 def run(cfg: DemoConfig = DemoConfig(), use_cache: bool = True, progress: bool = True) -> DemoResult:
     """Run the whole demo (no files written; see :func:`repsim.demo.report.write`)."""
-    import torch
-
-    from .. import __version__
-    from .claims import evaluate
-    from .models import build
 
     timing = {}
     t_start = time.perf_counter()

@@ -7,7 +7,10 @@ import os
 
 import numpy as np
 
+from ..experiments.projection import RANDOM_METHODS
 from ..plot import _figure  # a bare Figure (Agg canvas): pyplot's global backend is never touched
+from ..plot import heatmap
+from ..results import SimilarityMatrix
 
 FIGURES = {
     "stitching": "stitching.png",
@@ -24,8 +27,6 @@ def _pct(v) -> str:
 
 # ---------------------------------------------------------------------------------------------------- figures
 def plot_stitching(result, path):
-    from .. import SimilarityMatrix
-    from ..plot import heatmap
 
     t = result.stitching
     fig = _figure(figsize=(13, 3.8), layout="constrained")
@@ -44,7 +45,6 @@ def plot_stitching(result, path):
 
 
 def plot_projection(result, path):
-    from ..experiments.projection import RANDOM_METHODS
 
     c = result.projection
     fig = _figure(figsize=(7.5, 4.8), layout="constrained")

@@ -1,0 +1,160 @@
+"""``repsim.compare``, step 2 — the stream: every batch through every model once, the hooked layers' activations
+into the accumulator, checkpoints on the way. Hooks are always removed and every module's training flag restored,
+also on exceptions."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from tqdm.std import tqdm
+
+from ._plan import Plan
+from .checkpoint import save_checkpoint
+
+
+def stream(plan: Plan, data, acc, skip: int, n_samples: int, progress: bool) -> tuple[int, int]:
+    """Feed ``data`` (after skipping the ``skip`` batches a checkpoint already holds) through the plan's models
+    into ``acc``; return (batches consumed, samples seen)."""
+    it = iter(data)
+    for k in range(skip):
+        try:
+            next(it)
+        except StopIteration:
+            raise ValueError(
+                f"the checkpoint in {plan.checkpoint!r} has consumed {skip} batches, but data yields only {k}; "
+                "resume with the same data in the same order"
+            ) from None
+    try:
+        total = len(data)
+    except TypeError:
+        total = None
+    saved = [(mod, mod.training) for model in plan.models.values() for mod in model.modules()]
+    done = skip
+    bar = tqdm(it, total=total, initial=skip, disable=not progress, desc="repsim.compare", unit="batch")
+    try:
+        for model in plan.models.values():
+            model.eval()
+        for cap in plan.captures.values():
+            cap.register()
+        with torch.no_grad():
+            for batch in bar:
+                acts, sizes = _forward_all(plan, batch, done)
+                _check_batch_sizes(sizes, done)
+                _check_rows(acts, done)
+                acc.update(acts)
+                n_samples += next(iter(sizes[next(iter(plan.models))].values()))
+                done += 1
+                if plan.checkpoint_every is not None and done % plan.checkpoint_every == 0:
+                    save_checkpoint(plan.checkpoint, acc, done, n_samples, plan.checkpoint_meta)
+    finally:
+        bar.close()
+        for cap in plan.captures.values():
+            cap.remove()
+            cap.clear()
+            cap.attention_mask = None
+            cap.enabled = True
+        for mod, flag in saved:
+            mod.training = flag
+    return done, n_samples
+
+
+def _forward_all(plan: Plan, batch, index: int):
+    """Run every model once on one batch → (site → activations, model → layer → batch size)."""
+    acts, sizes = {}, {}
+    # what the models take (the whole batch for forward=, else only its inputs), on each device needed
+    given = batch if plan.forward is not None else _inputs(batch, index)
+    moved = {}
+    for name, model in plan.models.items():
+        cap = plan.captures[name]
+        for other in plan.captures.values():  # the same module may belong to several models
+            other.enabled = other is cap
+        dev = plan.devices[name]
+        if dev not in moved:
+            moved[dev] = _to_device(given, dev)
+        x = moved[dev]
+        if plan.forward is not None:
+            cap.attention_mask = _attention_mask(x[0] if isinstance(x, (tuple, list)) and x else x)
+            plan.forward(model, x)
+        else:
+            cap.attention_mask = _attention_mask(x)
+            if isinstance(x, Mapping):
+                model(**x)
+            else:
+                model(x)
+        repeated = cap.repeated
+        if repeated:
+            raise ValueError(
+                f"model {name!r}: layer(s) {repeated} ran more than once in one forward pass (batch "
+                f"{index}); hook modules that run once per forward (a shared module is called for "
+                "each use: hook the modules around it instead)"
+            )
+        sizes[name] = cap.batch_sizes
+        got = cap.pop()
+        for spec, label in zip(plan.specs[name], plan.labels[name]):
+            acts[label] = got[spec.name]
+    return acts, sizes
+
+
+def _to_device(obj, device):
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, Mapping):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return tuple(_to_device(v, device) for v in obj)
+    if isinstance(obj, list):
+        return [_to_device(v, device) for v in obj]
+    return obj
+
+
+def _inputs(batch, index):
+    x = batch
+    if isinstance(x, (tuple, list)):
+        if not x:
+            raise TypeError(f"batch {index} is an empty {type(batch).__name__}")
+        x = x[0]
+    if isinstance(x, (torch.Tensor, Mapping)):
+        return x
+    raise TypeError(
+        f"batch {index}: cannot call the models on a {type(x).__name__}; batches must be tensors, (inputs, ...) "
+        "tuples whose first element is a tensor or a dict, or dicts of keyword arguments (or pass forward=)"
+    )
+
+
+def _attention_mask(inputs):
+    if isinstance(inputs, Mapping):
+        m = inputs.get("attention_mask")
+        if isinstance(m, torch.Tensor):
+            return m
+    return None
+
+
+def _check_batch_sizes(sizes, index):
+    """sizes: model → layer → batch size. All layers of all models must agree."""
+    first = None
+    for model, per_layer in sizes.items():
+        for layer, b in per_layer.items():
+            if first is None:
+                first = (model, layer, b)
+                continue
+            m0, l0, b0 = first
+            if b != b0:
+                if model != m0:
+                    raise ValueError(
+                        f"models {m0!r} and {model!r} produced different batch sizes for batch {index}: {b0} "
+                        f"(layer {l0!r}) and {b} (layer {layer!r}); every model must see the same samples"
+                    )
+                raise ValueError(
+                    f"model {model!r}: layers {l0!r} and {layer!r} have different leading dimensions ({b0} and {b}) "
+                    f"in batch {index}; hook layers whose outputs have the batch on the first axis"
+                )
+
+
+def _check_rows(acts, index):
+    rows = {k: int(v.shape[0]) for k, v in acts.items()}
+    if len(set(rows.values())) > 1:
+        raise ValueError(
+            f"the sites have different numbers of rows in batch {index}: {rows}; every site must give one row per "
+            "sample (reduce='flatten' or 'pool') or the same positions per sample (reduce='positions' on layers "
+            "of equal spatial size / token count)"
+        )
