@@ -44,7 +44,7 @@ from ._files import atomic_write, read_npz
 from ._limits import MINIBATCH_GROUP_BYTES as GROUP_BYTES  # memory of the Grams of the chunks stacked at once
 from ._limits import MINIBATCH_MIN_ROWS as MIN_ROWS
 from ._torch_backend import no_tf32
-from ._validation import name_tuple
+from ._validation import integer, name_tuple
 from .accumulator import SiteBook
 from .results import SimilarityMatrix
 
@@ -55,11 +55,7 @@ FORMAT_VERSION = 1
 
 def check_batch_size(batch_size) -> int:
     """The chunk size b as an int; TypeError / ValueError unless it is an int ≥ 4 (HSIC₁ divides by n(n−3))."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
-    if batch_size < MIN_ROWS:
-        raise ValueError(f"batch_size must be at least {MIN_ROWS} (HSIC1 divides by n(n-3)), got {batch_size}")
-    return int(batch_size)
+    return integer(batch_size, "batch_size", MIN_ROWS, why=" (HSIC1 divides by n(n-3))", bound="at least")
 
 
 def hsic1_all_pairs(grams: torch.Tensor) -> torch.Tensor:

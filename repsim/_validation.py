@@ -88,7 +88,7 @@ def real(value, name: str, low: float = 0.0, high: float | None = None, low_open
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     v = float(value)
     if not math.isfinite(v) or v < low or (low_open and v == low) or (high is not None and v > high):
-        rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
+        rng = f"{'(' if low_open else '['}{low:g}, {f'{high:g}' if high is not None else 'inf'}]"
         raise ValueError(f"{name} must be in {rng}, got {value!r}")
     return v
 
@@ -101,6 +101,16 @@ def positive_real(value, name: str) -> float:
     if not (math.isfinite(v) and v > 0.0):
         raise ValueError(f"{name} must be positive and finite, got {value!r}")
     return v
+
+
+def integer(value, name: str, low: int, what: str = "an int", why: str = "", bound: str = ">=") -> int:
+    """``value`` as an int ≥ ``low``: TypeError "``name`` must be ``what``" for non-integers (bools included),
+    ValueError "``name`` must be ``bound`` ``low````why``" otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name} must be {bound} {low}{why}, got {value}")
+    return int(value)
 
 
 def check_debiased_n(n: int) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .metrics.registry import lookup
+from .metrics.registry import resolve
 from .results import SimilarityMatrix
 
 
@@ -80,18 +80,18 @@ class SiteBook:
 
 def measure_value(acc, metric: str, x: str, y: str, options: Mapping):
     """The registry measure ``metric`` between sites ``x`` and ``y`` of ``acc`` (its full result)."""
-    spec = lookup(metric)
+    spec, preset = resolve(metric)
     spec.check_space(acc.space)
-    route = spec.route(acc.space, spec.options(acc.space, options))
+    route = spec.route(acc.space, spec.options(acc.space, {**preset, **options}))
     fn = route.fn or spec.fn
     return fn(acc.view(route.view, **route.args), x, y, **route.options)
 
 
 def measure_matrix(acc, metric: str, rows, cols, options: Mapping) -> SimilarityMatrix:
     """The site × site matrix of a registry measure from one accumulation (per-site work memoised on the view)."""
-    spec = lookup(metric)
+    spec, preset = resolve(metric)
     spec.check_space(acc.space)
-    opts = spec.options(acc.space, options)
+    opts = spec.options(acc.space, {**preset, **options})
     if spec.scalar is None:
         spec.matrix_value(None)
     route = spec.route(acc.space, opts)

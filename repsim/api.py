@@ -8,7 +8,7 @@ entry, callable on arrays.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._limits import CCA_RTOL, ONE_SHOT_CHUNK
 from ._validation import check_debiased_n, check_pair, choice, first_nonfinite, positive_real
@@ -18,7 +18,7 @@ from .gram.space import SPACES
 from .metrics.cca import CCAResult, PWCCAResult
 from .metrics.maps import AffineMap
 from .metrics.match import Match, MatchCurve, SimpleMatches
-from .metrics.registry import BANDWIDTHS, KERNELS, REGISTRY, MeasureSpec, lookup
+from .metrics.registry import BANDWIDTHS, KERNELS, REGISTRY, REQUIRED, MeasureSpec, resolve
 from .moments import Moments
 
 __all__ = ["affine_map", "cca", "cka", "evaluate", "match_curve", "max_match", "measure", "measures", "procrustes",
@@ -58,7 +58,7 @@ def evaluate(metric: str, X, Y, *, space: str = "auto", **options):
     ``space="auto"`` computes in Gram space only for measures with a Gram-space form when the crossover rule
     (:func:`repsim.gram.choose_space`) picks it, and always for measures that exist only there (kernels).
     """
-    spec = lookup(metric)
+    spec, preset = resolve(metric)
     choice(space, "space", SPACES)
     x, y = check_pair(X, Y)
     if space == "auto":
@@ -70,7 +70,7 @@ def evaluate(metric: str, X, Y, *, space: str = "auto", **options):
             space = "feature"
     spec.check_space(space)
     acc = one_shot_gram(x, y) if space == "gram" else one_shot(x, y)
-    return _on_pair(acc, spec.name, **options)
+    return _on_pair(acc, spec.name, **{**preset, **options})
 
 
 # ---------------------------------------------------------------------------------------------------- registry
@@ -84,16 +84,18 @@ class Measure:
     """
 
     spec: MeasureSpec
+    preset: dict = field(default_factory=dict)  # the options an id of another library implies
 
     def __getattr__(self, name):
         return getattr(self.spec, name)
 
     def __call__(self, X, Y, *, space: str = "auto", **options):
         """The measure between two arrays → its result (a float, or a result object for the rich measures)."""
-        return evaluate(self.spec.name, X, Y, space=space, **options)
+        return evaluate(self.spec.name, X, Y, space=space, **{**self.preset, **options})
 
     def __repr__(self) -> str:
-        return f"Measure({self.spec.name!r}: {self.spec.summary})"
+        preset = "".join(f", {k}={v!r}" for k, v in self.preset.items())
+        return f"Measure({self.spec.name!r}{preset}: {self.spec.summary})"
 
 
 def measures() -> tuple[Measure, ...]:
@@ -111,17 +113,25 @@ def measure(name: str) -> Measure:
         ``GramMoments.matrix`` and ``repsim.compare``; its attributes describe it (kind, range, invariances,
         reference, ids, options and defaults, the statistics it needs and where it has a form).
     """
-    return Measure(lookup(name))
+    spec, preset = resolve(name)
+    return Measure(spec, preset)
 
 
-def measure_table() -> list[dict]:
-    """One row per measure (name, kind, range, spaces, options, summary): the README and docs table."""
-    rows = []
+def measure_table_markdown() -> str:
+    """The registry as a Markdown table (name, kind and range, where it has a form, options, what it computes):
+    the table of the README and the docs, regenerated from :func:`measures` and checked by a test."""
+
+    def fmt(v):
+        return "−∞" if v == float("-inf") else ("√2" if abs(v - 2 ** 0.5) < 1e-12 else f"{v:g}")
+
+    lines = ["| measure | kind, range | space | options (defaults) | computes |", "|---|---|---|---|---|"]
     for m in REGISTRY.values():
-        opts = {**m.defaults, **m.gram_defaults}
-        rows.append({"name": m.name, "kind": m.kind, "range": m.range, "spaces": m.spaces,
-                     "options": opts, "summary": m.summary, "matrix": m.scalar is not None})
-    return rows
+        opts = {**m.defaults, **{k: v for k, v in m.gram_defaults.items() if k not in m.defaults}}
+        shown = ", ".join(f"`{k}={'…' if v is REQUIRED else repr(v)}`" for k, v in opts.items()) or "—"
+        matrix = "" if m.scalar is not None else " (no matrix)"
+        lines.append(f"| `{m.name}` | {m.kind}, [{fmt(m.range[0])}, {fmt(m.range[1])}] | {', '.join(m.spaces)}"
+                     f" | {shown} | {m.summary}{matrix} |")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------------- measures

@@ -270,86 +270,88 @@ def _matrix_dict(report, metric) -> dict:
             "values": sm.to_dict()["values"]}
 
 
+def _train_models(cfg: DemoConfig, data, bar, use_cache: bool):
+    """Train (or load) the demo's models and build the untrained control → (models, untrained, info)."""
+    models, info = {}, {}
+    with _torch_threads(cfg.train_threads):
+        for name, spec in cfg.specs().items():
+            bar.stage(f"training {name}")
+            inner, step = bar.epochs(name, spec.epochs)
+            try:
+                model, cached = load_or_train(spec, data, use_cache=use_cache, progress=step)
+            finally:
+                inner.close()
+            models[name] = model
+            info[name] = {
+                "arch": spec.arch,
+                "seed": spec.seed,
+                "epochs": spec.epochs,
+                "config": dict(spec.config),
+                "lr": spec.lr,
+                "weight_decay": spec.weight_decay,
+                "batch_size": spec.batch_size,
+                "from_cache": cached,
+                "train_accuracy": accuracy(model, data.x_train, data.y_train),
+                "test_accuracy": accuracy(model, data.x_test, data.y_test),
+            }
+            bar.done()
+    cnn_config = dict(cfg.specs()["cnn_a"].config)
+    untrained = build("cnn", cfg.seed + 3, length=data.length, n_classes=data.n_classes, **cnn_config).eval()
+    info["untrained"] = {
+        "arch": "cnn",
+        "seed": cfg.seed + 3,
+        "epochs": 0,
+        "config": cnn_config,
+        "from_cache": False,
+        "train_accuracy": accuracy(untrained, data.x_train, data.y_train),
+        "test_accuracy": accuracy(untrained, data.x_test, data.y_test),
+    }
+    return models, untrained, info
+
+
+def _timed(bar, timing: dict, key: str, label: str, fn, *args):
+    bar.stage(label)
+    t = time.perf_counter()
+    out = fn(*args)
+    timing[key] = time.perf_counter() - t
+    bar.done()
+    return out
+
+
 def run(cfg: DemoConfig = DemoConfig(), use_cache: bool = True, progress: bool = True) -> DemoResult:
     """Run the whole demo (no files written; see :func:`repsim.demo.report.write`)."""
-
     timing = {}
     t_start = time.perf_counter()
     bar = _Progress(total=8, enabled=progress)
     try:
-        bar.stage("generating MNIST-1D")
+        data = _timed(bar, timing, "data", "generating MNIST-1D", make_mnist1d, cfg.n_train, cfg.n_test,
+                      cfg.data_seed)
         t = time.perf_counter()
-        data = make_mnist1d(cfg.n_train, cfg.n_test, cfg.data_seed)
-        timing["data"] = time.perf_counter() - t
-        bar.done()
-
-        models, info = {}, {}
-        t = time.perf_counter()
-        with _torch_threads(cfg.train_threads):
-            for name, spec in cfg.specs().items():
-                bar.stage(f"training {name}")
-                inner, step = bar.epochs(name, spec.epochs)
-                try:
-                    model, cached = load_or_train(spec, data, use_cache=use_cache, progress=step)
-                finally:
-                    inner.close()
-                models[name] = model
-                info[name] = {
-                    "arch": spec.arch,
-                    "seed": spec.seed,
-                    "epochs": spec.epochs,
-                    "config": dict(spec.config),
-                    "lr": spec.lr,
-                    "weight_decay": spec.weight_decay,
-                    "batch_size": spec.batch_size,
-                    "from_cache": cached,
-                    "train_accuracy": accuracy(model, data.x_train, data.y_train),
-                    "test_accuracy": accuracy(model, data.x_test, data.y_test),
-                }
-                bar.done()
-        cnn_config = dict(cfg.specs()["cnn_a"].config)
-        untrained = build("cnn", cfg.seed + 3, length=data.length, n_classes=data.n_classes, **cnn_config).eval()
-        info["untrained"] = {
-            "arch": "cnn",
-            "seed": cfg.seed + 3,
-            "epochs": 0,
-            "config": cnn_config,
-            "from_cache": False,
-            "train_accuracy": accuracy(untrained, data.x_train, data.y_train),
-            "test_accuracy": accuracy(untrained, data.x_test, data.y_test),
-        }
+        models, untrained, info = _train_models(cfg, data, bar, use_cache)
         timing["models"] = time.perf_counter() - t
-
-        bar.stage("stitching (seed 001)")
-        t = time.perf_counter()
-        table, features, dead = run_stitching(models, data, cfg.analysis_batch)
-        timing["stitching"] = time.perf_counter() - t
-        bar.done()
-
-        bar.stage("projection curves (seed 000)")
-        t = time.perf_counter()
-        curves = run_projection(features, models, data, cfg)
-        timing["projection"] = time.perf_counter() - t
-        bar.done()
-
-        bar.stage("CKA / dCKA / RV2 (seed 002)")
-        t = time.perf_counter()
-        report = run_layer_similarity(models, data, cfg.analysis_batch)
-        timing["layer_similarity"] = time.perf_counter() - t
-        bar.done()
-
-        bar.stage("max / simple matches (seeds 003/004)")
-        t = time.perf_counter()
-        mcurves, simple = run_matches(models, untrained, data, cfg)
-        timing["matches"] = time.perf_counter() - t
-        bar.done()
+        table, features, dead = _timed(bar, timing, "stitching", "stitching (seed 001)", run_stitching, models,
+                                       data, cfg.analysis_batch)
+        curves = _timed(bar, timing, "projection", "projection curves (seed 000)", run_projection, features,
+                        models, data, cfg)
+        report = _timed(bar, timing, "layer_similarity", "CKA / dCKA / RV2 (seed 002)", run_layer_similarity,
+                        models, data, cfg.analysis_batch)
+        mcurves, simple = _timed(bar, timing, "matches", "max / simple matches (seeds 003/004)", run_matches,
+                                 models, untrained, data, cfg)
     finally:
         bar.close()
+    results = _results(cfg, data, info, table, dead, curves, report, mcurves, simple)
+    results["claims"] = evaluate(results)
+    timing["total"] = time.perf_counter() - t_start
+    results["timing_s"] = timing
+    return DemoResult(cfg, results, table, curves, report, mcurves, simple)
 
+
+def _results(cfg, data, info, table, dead, curves, report, mcurves, simple) -> dict:
+    """Every number of the demo as a JSON-ready dict (what report.md, the figures and the claims read)."""
     rv2 = report["rv2"].values
     stitching = table.to_dict()
     stitching["dead_features"] = dead
-    results = {
+    return {
         "format": "repsim.demo",
         "version": 1,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
@@ -374,8 +376,8 @@ def run(cfg: DemoConfig = DemoConfig(), use_cache: bool = True, progress: bool =
         "layer_similarity": {
             "rows_model": report.rows_model,
             "cols_model": report.cols_model,
-            "layers": [info["name"] for info in report.layers[report.rows_model]],
-            "reduction": {info["name"]: info["reduce"] for info in report.layers[report.rows_model]},
+            "layers": [layer["name"] for layer in report.layers[report.rows_model]],
+            "reduction": {layer["name"]: layer["reduce"] for layer in report.layers[report.rows_model]},
             "n_samples": report.n_samples,
             **{metric: _matrix_dict(report, metric) for metric in report.metrics},
             "rv2_row_argmax": [int(j) for j in np.argmax(rv2, axis=1)],
@@ -408,7 +410,3 @@ def run(cfg: DemoConfig = DemoConfig(), use_cache: bool = True, progress: bool =
             for label, s in simple.items()
         },
     }
-    results["claims"] = evaluate(results)
-    timing["total"] = time.perf_counter() - t_start
-    results["timing_s"] = timing
-    return DemoResult(cfg, results, table, curves, report, mcurves, simple)

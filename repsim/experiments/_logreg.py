@@ -15,7 +15,7 @@ import numpy as np
 from scipy import optimize
 from scipy.special import log_softmax
 
-from .._validation import _is_torch, all_finite, as_float64_array, as_float_matrix
+from .._validation import _is_torch, all_finite, as_float64_array, as_float_matrix, positive_real
 
 
 def as_head(head, name: str, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -153,8 +153,7 @@ def fit_logistic(
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
-    if not isinstance(l2, (int, float, np.floating, np.integer)) or isinstance(l2, bool) or not l2 > 0:
-        raise ValueError(f"l2 must be a positive number, got {l2!r}")
+    positive_real(l2, "l2")
     n, p = X.shape
     labels = as_labels(labels, "labels", n, n_classes)
     mu = X.mean(axis=0)

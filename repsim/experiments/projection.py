@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
-from .._validation import name_tuple
+from .._validation import integer, name_tuple, real
 from ..moments import Moments
 from ._logreg import accuracy, as_features, as_head, as_labels, fit_logistic, json_floats, readonly, split_labels
 
@@ -130,13 +130,7 @@ def _base_seed(random_state) -> int:
         return int(np.random.SeedSequence().entropy % (2**63))
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(2**63))
-    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
-        raise TypeError(
-            f"random_state must be a non-negative int, a numpy Generator or None, got {type(random_state).__name__}"
-        )
-    if random_state < 0:
-        raise ValueError(f"random_state must be >= 0, got {random_state}")
-    return int(random_state)
+    return integer(random_state, "random_state", 0, what="a non-negative int, a numpy Generator or None")
 
 
 def _rng(seed: int, method: str, n: int, repeat: int) -> np.random.Generator:
@@ -179,12 +173,7 @@ def _check_n_values(n_values, width: int) -> np.ndarray:
 
 
 def _check_fraction(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    v = float(value)
-    if not (0.0 < v <= 1.0):
-        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
-    return v
+    return real(value, name, 0.0, 1.0, low_open=True)
 
 
 def _check_inputs(train_a, test_a, train_b):
@@ -446,10 +435,7 @@ def projection_curves(
     y_test = as_labels(test_labels, "labels[1] (test)", At.shape[0], c)
     n_values = default_n_values(c, p) if n_values is None else _check_n_values(n_values, p)
     methods = _check_methods(methods)
-    if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral):
-        raise TypeError(f"repeats must be an int, got {type(repeats).__name__}")
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    repeats = integer(repeats, "repeats", 1)
     if not isinstance(retrain, (bool, np.bool_)):
         raise TypeError(f"retrain must be a bool, got {type(retrain).__name__}")
     keep = _check_fraction(pca_keep, "pca_keep")

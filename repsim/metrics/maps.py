@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
-from .._validation import _is_torch, as_float64_array
+from .._validation import _is_torch, as_float64_array, real
 from .._limits import MAP_EIG_RTOL, MAP_PIVOT_RTOL
 from ..views import FeatureView
 
@@ -69,11 +69,7 @@ def affine_map_from_stats(view: FeatureView, x: str, y: str, ridge: float = 0.0)
     for any ridge and removes column-scale ill-conditioning; a singular system (ridge = 0, rank-deficient X) falls
     back to the minimum-norm solution through a truncated eigendecomposition, with a warning.
     """
-    if isinstance(ridge, bool) or not isinstance(ridge, (int, float, np.integer, np.floating)):
-        raise TypeError(f"ridge must be a number, got {type(ridge).__name__}")
-    ridge = float(ridge)
-    if not np.isfinite(ridge) or ridge < 0:
-        raise ValueError(f"ridge must be >= 0, got {ridge}")
+    ridge = real(ridge, "ridge")
     n = view.n
     p = view.layout.dims[view.layout.index(x)]
     if ridge == 0.0 and p >= n - 1:

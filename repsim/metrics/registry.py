@@ -94,8 +94,11 @@ class MeasureSpec:
     invariances : tuple of str
         Transforms of either representation that leave it unchanged.
     reference : str
-    ids : dict of str → tuple of str
-        The names other libraries give the same convention (e.g. ``{"similarity": ("cka-kernel=linear-...",)}``).
+    ids : dict of str → dict of str → dict
+        The names other libraries give the same convention, per library, each with the options that reproduce it:
+        ``{"similarity": {"procrustes-distance=angular": {"form": "angular"}}}``. Any of them can be passed where a
+        measure name is expected (``repsim.measure(id)``, ``Moments.matrix(id)``); its options are applied unless
+        the call gives them.
     summary : str
         One line for tables.
     scalar : callable or None
@@ -123,7 +126,7 @@ class MeasureSpec:
     reference: str
     summary: str
     formula: str = ""
-    ids: Mapping = field(default_factory=dict)
+    ids: Mapping = field(default_factory=dict)  # library -> {id: options}
     scalar: Callable | None = float
     symmetric: bool = True
     gram_defaults: Mapping = field(default_factory=dict)
@@ -217,6 +220,7 @@ _RBF_DEFAULTS = {"sigma": 0.5, "bandwidth": "median"}
 _ENTRIES = (
     MeasureSpec(
         "cka", _cka.cka, {"debiased": False}, _cka_router, **_TRACE,
+        ids={"similarity": {"cka-kernel=linear-hsic=gretton-score": {}}, "platonic-rep": {"cka": {}}},
         gram_defaults={"kernel": "linear", **_RBF_DEFAULTS},
         centering="column-centred", kind="similarity", range=(0.0, 1.0),
         invariances=(ORTHOGONAL, ISOTROPIC, TRANSLATION), reference=f"{KORNBLITH} {SONG}",
@@ -225,6 +229,8 @@ _ENTRIES = (
     ),
     MeasureSpec(
         "debiased_cka", _cka.debiased_cka, {}, _pairs(True), **_TRACE,
+        ids={"similarity": {"cka-kernel=linear-hsic=song-score": {}},
+             "platonic-rep": {"unbiased_cka": {}}, "pytorch-cka": {"cka_from_features": {}}},
         centering="column-centred (U-statistic)", kind="similarity", range=(-1.0, 1.0),
         invariances=(ORTHOGONAL, ISOTROPIC, TRANSLATION), reference=f"{KORNBLITH} {SONG}",
         summary="linear CKA with Song's unbiased HSIC₁ (Kornblith's debiased=True); ≈ 0 for independent data",
@@ -232,6 +238,8 @@ _ENTRIES = (
     ),
     MeasureSpec(
         "rbf_cka", _kernel.kernel_cka, {}, _rbf_router(False), statistics="gram", spaces=("gram",),
+        ids={"similarity": {"cka-kernel=(rbf-sigma={sigma})-hsic=gretton-score": {"bandwidth": "fixed", "sigma": 1.0}},
+             "ckatorch": {"ckatorch.cka(kernel='rbf')": {"bandwidth": "median_lower"}}},
         gram_defaults=_RBF_DEFAULTS,
         centering="kernel centred (H K H)", kind="similarity", range=(0.0, 1.0),
         invariances=(ORTHOGONAL, TRANSLATION, f"{ISOTROPIC} (median bandwidth)"), reference=KORNBLITH,
@@ -240,6 +248,7 @@ _ENTRIES = (
     ),
     MeasureSpec(
         "debiased_rbf_cka", _kernel.kernel_cka, {}, _rbf_router(True), statistics="gram", spaces=("gram",),
+        ids={"similarity": {"cka-kernel=(rbf-sigma={sigma})-hsic=song-score": {"bandwidth": "fixed", "sigma": 1.0}}},
         gram_defaults=_RBF_DEFAULTS,
         centering="U-centred kernels (Székely–Rizzo)", kind="similarity", range=(-1.0, 1.0),
         invariances=(ORTHOGONAL, TRANSLATION, f"{ISOTROPIC} (median bandwidth)"), reference=f"{KORNBLITH} {SONG}",
@@ -248,6 +257,7 @@ _ENTRIES = (
     ),
     MeasureSpec(
         "rv", _rv.rv, {"center": True}, _pairs("option"), **_TRACE,
+        ids={"hoggorm": {"RVcoeff": {"center": False}}},
         centering="column-centred (center=True) or raw", kind="similarity", range=(0.0, 1.0),
         invariances=(ORTHOGONAL, ISOTROPIC, f"{TRANSLATION} (center=True)"), reference=ROBERT,
         summary="RV coefficient; centred equals linear CKA; center=False is hoggorm's RVcoeff",
@@ -255,6 +265,7 @@ _ENTRIES = (
     ),
     MeasureSpec(
         "rv2", _rv.rv2, {"center": True}, _pairs("option"), **_TRACE,
+        ids={"similarity": {"cka-kernel=linear-hsic=lange-score": {}}, "hoggorm": {"RV2coeff": {"center": False}}},
         centering="column-centred (center=True) or raw", kind="similarity", range=(-1.0, 1.0),
         invariances=(ORTHOGONAL, ISOTROPIC, f"{TRANSLATION} (center=True)"), reference=SMILDE,
         summary="modified RV: the Grams' diagonals removed (seed 002); center=False is hoggorm's RV2coeff",
@@ -262,6 +273,7 @@ _ENTRIES = (
     ),
     MeasureSpec(
         "cca", _cca.cca_from_stats, {"eps": 0.0, "rtol": CCA_RTOL}, _full, **_FEATURE,
+        ids={"similarity": {"cca-score": {}}},
         scalar=lambda r: r.mean_rho,
         centering="column-centred, standardised", kind="similarity", range=(0.0, 1.0),
         invariances=(INVERTIBLE, TRANSLATION), reference=HOTELLING,
@@ -270,6 +282,7 @@ _ENTRIES = (
     ),
     MeasureSpec(
         "cca_r2", _cca.cca_from_stats, {"eps": 0.0, "rtol": CCA_RTOL}, _full, **_FEATURE,
+        ids={"similarity": {"cca-squared_score": {}}},
         scalar=lambda r: r.mean_rho2,
         centering="column-centred, standardised", kind="similarity", range=(0.0, 1.0),
         invariances=(INVERTIBLE, TRANSLATION), reference=HOTELLING,
@@ -278,6 +291,7 @@ _ENTRIES = (
     ),
     MeasureSpec(
         "svcca", _cca.svcca_from_stats, {"keep": 0.99, "k": None, "rtol": CCA_RTOL}, _full, **_FEATURE,
+        ids={"similarity": {"svcca-var=0.99-score": {}}},
         scalar=lambda r: r.mean_rho,
         centering="column-centred", kind="similarity", range=(0.0, 1.0),
         invariances=(ORTHOGONAL, ISOTROPIC, TRANSLATION), reference=RAGHU,
@@ -286,6 +300,8 @@ _ENTRIES = (
     ),
     MeasureSpec(
         "pwcca", _cca.pwcca_from_stats, {"convention": "morcos", "eps": 0.0, "rtol": CCA_RTOL}, _full, **_FEATURE,
+        ids={"similarity": {"pwcca-score": {"convention": "google"}, "measure/sim_metric/pwcca-score": {}},
+             "google/svcca": {"compute_pwcca": {"convention": "google"}}},
         scalar=lambda r: r.value, symmetric=False,
         centering="column-centred", kind="similarity", range=(0.0, 1.0),
         invariances=(ISOTROPIC, TRANSLATION), reference=MORCOS,
@@ -294,6 +310,12 @@ _ENTRIES = (
     ),
     MeasureSpec(
         "procrustes", _cca.procrustes_from_stats, {"form": "distance"}, _full, **_FEATURE,
+        ids={"similarity": {"procrustes-distance=angular": {"form": "angular"},
+                            "procrustes-score": {"form": "similarity"}, "nbs-score": {"form": "similarity"},
+                            "nbs-distance=angular": {"form": "angular"},
+                            "measure/resi/orthogonal_procrustes_centered_and_normalized": {}},
+             "netrep": {"LinearMetric(alpha=1, score_method='angular')": {"form": "angular"}},
+             "resi": {"OrthogonalProcrustesCenteredAndNormalized": {}}},
         centering="column-centred, Frobenius-normalised", kind="distance", range=(0.0, 2.0 ** 0.5),
         invariances=(ORTHOGONAL, ISOTROPIC, TRANSLATION), reference=WILLIAMS,
         summary="orthogonal Procrustes √(2 − 2‖X_cᵀY_c‖_*/(‖X_c‖‖Y_c‖)); form='squared', 'angular', 'similarity'",
@@ -309,10 +331,11 @@ _ENTRIES = (
     ),
     MeasureSpec(
         "max_match", _match.max_match_from_stats, {"eps": REQUIRED, "center": False, "dead": "count"}, _matches,
+        ids={"similarity": {"measure/subspacematch/max_match": {"eps": 0.25}}},
         **_FEATURE, scalar=lambda r: r.similarity,
         centering="raw neurons (center=False, Wang et al.) or centred", kind="similarity", range=(0.0, 1.0),
         invariances=(PERMUTATION, "per-neuron scaling"), reference=WANG,
-        summary="maximum ε-approximate neuron-subspace match; s(ε) = (|X| + |Y|)/(n_x + n_y)",
+        summary="maximum ε-approximate neuron-subspace match; s(ε) = (#X + #Y)/(n_x + n_y)",
         formula="s(ε) of the maximum ε-match",
     ),
     MeasureSpec(
@@ -320,7 +343,7 @@ _ENTRIES = (
         {"eps": (0.1, 0.2, 0.3, 0.4, 0.5), "center": False, "dead": "count"}, _matches, **_FEATURE, scalar=None,
         centering="raw neurons (center=False) or centred", kind="similarity", range=(0.0, 1.0),
         invariances=(PERMUTATION, "per-neuron scaling"), reference=WANG,
-        summary="s(ε) for several ε from one factorisation (a curve: no matrix)",
+        summary="s(ε) for several ε from one factorisation",
         formula="s(ε) for each ε",
     ),
     MeasureSpec(
@@ -328,7 +351,7 @@ _ENTRIES = (
         {"eps": REQUIRED, "center": False, "dead": "count", "n_threads": None}, _matches, **_FEATURE, scalar=None,
         centering="raw neurons (center=False) or centred", kind="similarity", range=(0.0, 1.0),
         invariances=(PERMUTATION, "per-neuron scaling"), reference=WANG,
-        summary="every simple (minimal) match and their size distribution (a set: no matrix)",
+        summary="every simple (minimal) match and their size distribution",
         formula="the v-minimum matches (Algorithm 2)",
     ),
 )
@@ -344,14 +367,33 @@ def names(space: str | None = None, matrix: bool = False) -> tuple[str, ...]:
     )
 
 
-def lookup(name) -> MeasureSpec:
-    """The entry named ``name`` or known under ``name`` in another library (see :attr:`MeasureSpec.ids`)."""
+def resolve(name) -> tuple[MeasureSpec, dict]:
+    """The entry named ``name``, or known under ``name`` in another library, and the options that id implies."""
     if not isinstance(name, str):
         raise TypeError(f"metric must be a str, got {type(name).__name__}")
     spec = REGISTRY.get(name)
     if spec is not None:
-        return spec
+        return spec, {}
     for m in REGISTRY.values():
-        if any(name in ids for ids in m.ids.values()):
-            return m
-    raise ValueError(f"unknown metric {name!r}; choose one of {list(REGISTRY)}")
+        for ids in m.ids.values():
+            if name in ids:
+                return m, dict(ids[name])
+    raise ValueError(f"unknown metric {name!r}; choose one of {list(REGISTRY)} (or an id of repsim.measures())")
+
+
+def lookup(name) -> MeasureSpec:
+    """The entry named ``name`` or known under ``name`` in another library (see :attr:`MeasureSpec.ids`)."""
+    return resolve(name)[0]
+
+
+def _check_unique_ids() -> None:
+    seen: dict[str, str] = {}
+    for m in REGISTRY.values():
+        for ids in m.ids.values():
+            for i in ids:
+                if i in seen or (i in REGISTRY and i != m.name):
+                    raise RuntimeError(f"measure id {i!r} is given twice ({seen.get(i, i)!r} and {m.name!r})")
+                seen[i] = m.name
+
+
+_check_unique_ids()
