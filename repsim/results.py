@@ -128,8 +128,6 @@ class Report:
     statistics : accumulator
         What the run accumulated (:class:`repsim.Moments` for the exact estimator, the minibatch estimator's
         state otherwise): ``report.statistics.matrix("svcca", ...)``, ``report.statistics.save(path)``.
-    moments : Moments or None
-        ``statistics`` when it is the exact feature-space statistics, else None.
     info : dict
         Estimator details (exact: batches and engine; minibatch: chunks, rows used and dropped).
     """

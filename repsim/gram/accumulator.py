@@ -396,12 +396,21 @@ class GramMoments(SiteBook):
     def bandwidth(self, site: str, sigma: float = 0.5, rule: str = "median") -> float:
         """The RBF bandwidth σ of a site (K = exp(−D/(2σ²)), D the squared Euclidean distances).
 
+        Parameters
+        ----------
+        site : str
+        sigma : float, default 0.5
+            With a median rule, the bandwidth as a fraction of √median(D); with ``rule="fixed"``, σ itself.
         rule : {"median", "median_lower", "median_offdiag", "fixed"}
             "median" (Kornblith et al. 2019): σ² = sigma²·median(D) over the full n × n matrix including its zero
             diagonal, the two middle values averaged as ``numpy.median`` does. "median_lower": the same with the
             lower middle value (``torch.median``; ckatorch). "median_offdiag": the median over i ≠ j only.
             "fixed": σ = sigma.
-        Returns 0.0 when the median is 0 (more than half of the distances vanish).
+
+        Returns
+        -------
+        float
+            0.0 when the median is 0 (more than half of the distances vanish).
         """
         self._check_data(site)
         sigma = _validation.positive_real(sigma, "sigma")
