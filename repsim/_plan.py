@@ -163,13 +163,24 @@ def _per_model_layers(models, layers, reduce):
     return {m: list(specs) for m in models}
 
 
+def _canonical(name: str) -> str | None:
+    """repsim's name of a measure given by name or by another library's id, None when unknown."""
+    try:
+        return registry.lookup(name).name
+    except ValueError:
+        return None
+
+
 def _check_metrics(metrics, metric_options, estimator):
     metrics = _validation.name_tuple(metrics, "metrics", "metric")
     known = registry.names("feature", matrix=True)
-    unknown = [m for m in metrics if m not in known]
+    unknown = [m for m in metrics if _canonical(m) not in known]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(known)}")
-    other = [m for m in metrics if m not in ESTIMATORS[estimator].metrics]
+        raise ValueError(
+            f"unknown metric(s) {unknown}; choose from {list(known)} or their ids in other libraries "
+            "(repsim.measures())"
+        )
+    other = [m for m in metrics if _canonical(m) not in ESTIMATORS[estimator].metrics]
     if other:
         raise ValueError(
             f"estimator='minibatch' computes only 'cka' (Nguyen et al.'s minibatch CKA); got metric(s) {other}. "
@@ -189,7 +200,8 @@ def _check_metrics(metrics, metric_options, estimator):
             raise TypeError(f"metric_options[{m!r}] must be a dict, got {type(opts).__name__}")
         if opts and not ESTIMATORS[estimator].options:
             raise ValueError(f"estimator={estimator!r} takes no options for {m!r}, got {dict(opts)}")
-        registry.lookup(m).options("feature", opts)
+        spec, preset = registry.resolve(m)
+        spec.options("feature", {**preset, **opts})
         options[m] = dict(opts)
     return metrics, options
 

@@ -92,8 +92,7 @@ def measure_matrix(acc, metric: str, rows, cols, options: Mapping) -> Similarity
     spec, preset = resolve(metric)
     spec.check_space(acc.space)
     opts = spec.options(acc.space, {**preset, **options})
-    if spec.scalar is None:
-        spec.matrix_value(None)
+    spec.check_matrix()
     route = spec.route(acc.space, opts)
     fn = route.fn or spec.fn
     view = acc.view(route.view, **route.args)

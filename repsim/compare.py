@@ -53,8 +53,10 @@ def compare(
         Module names as in ``model.named_modules()``; one selection is used for every model unless keyed by
         model name. Unknown names raise ``ValueError`` with close matches.
     metrics : str or sequence of str
-        Any of ``"cka", "debiased_cka", "rv", "rv2", "cca", "cca_r2", "svcca", "pwcca", "procrustes"`` (see
-        :meth:`repsim.Moments.matrix`); with ``estimator="minibatch"`` only ``"cka"``.
+        Any measure of the registry (:func:`repsim.measures`) with a feature-space form and one number per pair —
+        ``"cka", "debiased_cka", "rv", "rv2", "cca", "cca_r2", "svcca", "pwcca", "procrustes", "affine_map",
+        "max_match"`` — by name or by another library's id (see :meth:`repsim.Moments.matrix`); with
+        ``estimator="minibatch"`` only ``"cka"``.
     reduce : {"flatten", "pool", "positions"}
         Reduction for layers given by name only (see :mod:`repsim.torch`).
     device : torch.device or str, optional

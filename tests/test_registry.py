@@ -196,3 +196,17 @@ def test_every_list_of_measures_reads_the_registry():
         "README's measure table is stale: regenerate it with python -c 'import repsim; "
         "print(repsim.api.measure_table_markdown())'"
     )
+
+
+def test_compare_takes_ids_of_other_libraries():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 6), torch.nn.ReLU(), torch.nn.Linear(6, 4))
+    data = [torch.randn(32, 5) for _ in range(3)]
+    report = repsim.compare({"a": model}, data, ["0", "2"], metrics=["nbs-score", "cka"], progress=False)
+    assert report["nbs-score"].metric == "procrustes" and report["nbs-score"].options["form"] == "similarity"
+    X = torch.cat([model[0](x) for x in data]).detach().numpy()
+    Y = torch.cat([model(x) for x in data]).detach().numpy()
+    assert report["nbs-score"]["a.0", "a.2"] == pytest.approx(repsim.procrustes(X, Y, form="similarity"), rel=1e-9)
+    with pytest.raises(ValueError, match="unknown metric"):
+        repsim.compare({"a": model}, data, ["0"], metrics=["rbf_cka"], progress=False)  # no feature-space form

@@ -165,12 +165,17 @@ class MeasureSpec:
             "repsim.GramMoments (space='gram') for it"
         )
 
-    def matrix_value(self, result) -> float:
+    def check_matrix(self) -> None:
+        """ValueError when the measure's result is not one number per pair (a curve, a set of matches)."""
         if self.scalar is None:
             raise ValueError(
-                f"metric {self.name!r} gives a {type(result).__name__}, not one number per pair: it has no matrix; "
+                f"metric {self.name!r} gives more than one number per pair (a curve or a set): it has no matrix; "
                 "call it on one pair of sites instead"
             )
+
+    def matrix_value(self, result) -> float:
+        """The matrix entry of one result."""
+        self.check_matrix()
         return float(self.scalar(result))
 
 
