@@ -10,6 +10,7 @@
 #include "kernels/augment.hpp"
 #include "kernels/lapack.hpp"
 #include "kernels/maxmatch.hpp"
+#include "kernels/tiles.hpp"
 
 namespace py = pybind11;
 
@@ -67,7 +68,7 @@ py::tuple fill_augmented(OutArray out, const py::list& sites, const py::list& re
 // cannot provide them the kernels keep their scalar fallback.
 void load_lapack() {
     auto& r = repsim::lapack::routines();
-    if (r.dtrsm != nullptr && r.dpotrf != nullptr) return;
+    if (r.dtrsm != nullptr && r.dpotrf != nullptr && r.blas3()) return;
     try {
         auto get = [](const char* module, const char* name) -> void* {
             py::dict capi = py::module_::import(module).attr("__pyx_capi__");
@@ -78,8 +79,12 @@ void load_lapack() {
         };
         auto* trsm = reinterpret_cast<repsim::lapack::dtrsm_t*>(get("scipy.linalg.cython_blas", "dtrsm"));
         auto* potrf = reinterpret_cast<repsim::lapack::dpotrf_t*>(get("scipy.linalg.cython_lapack", "dpotrf"));
+        auto* syrk = reinterpret_cast<repsim::lapack::dsyrk_t*>(get("scipy.linalg.cython_blas", "dsyrk"));
+        auto* gemm = reinterpret_cast<repsim::lapack::dgemm_t*>(get("scipy.linalg.cython_blas", "dgemm"));
         r.dtrsm = trsm;
         r.dpotrf = potrf;
+        r.dsyrk = syrk;
+        r.dgemm = gemm;
     } catch (py::error_already_set& e) {
         e.restore();
         PyErr_Clear();
@@ -87,6 +92,21 @@ void load_lapack() {
 }
 
 using CArray = py::array_t<double, py::array::c_style>;
+using FArray = py::array_t<double, py::array::f_style>;
+
+// G (d × d, column-major, upper triangle) += Wᵀ W (W rows × d, row-major), in tiles of at most `edge` columns.
+void syrk_tiles(const CArray& W, FArray G, std::int64_t edge) {
+    if (W.ndim() != 2 || G.ndim() != 2) throw std::invalid_argument("W and G must be 2-D");
+    const std::int64_t rows = W.shape(0), d = W.shape(1);
+    if (G.shape(0) != d || G.shape(1) != d) throw std::invalid_argument("G must be d x d with d = W.shape[1]");
+    if (!G.writeable()) throw std::invalid_argument("G must be writeable");
+    if (d > 2147483647 || rows > 2147483647) throw std::invalid_argument("W is too large for 32-bit BLAS");
+    load_lapack();
+    const double* w = W.data();
+    double* g = G.mutable_data();
+    py::gil_scoped_release release;
+    repsim::syrk_tiles(w, rows, d, g, edge);
+}
 using Mask = py::array_t<bool, py::array::c_style>;
 
 // Checked view of the match problem: A (p×p), B (q×q), C (p×q), mu (p), nu (q), all C-contiguous float64.
@@ -182,6 +202,9 @@ PYBIND11_MODULE(_core, m) {
     m.attr("MAX_NORM") = repsim::kMaxNorm;         // augment.hpp: largest accepted squared row norm |x - c|^2
     m.attr("DEP_TOL") = repsim::match::kIndepTol;  // maxmatch.hpp: squared relative independence tolerance
     m.attr("ONE_TOL") = repsim::match::kOneTol;    // maxmatch.hpp: squared relative "1 in the raw span" tolerance
+    m.def("syrk_tiles", &syrk_tiles, py::arg("W").noconvert(), py::arg("G").noconvert(), py::arg("edge"),
+          "G += W^T W into the upper triangle of the Fortran-ordered d x d G, in tiles of at most edge columns "
+          "(DSYRK on the diagonal, DGEMM above it; SciPy's BLAS, GIL released).");
     m.def("fill_augmented", &fill_augmented, py::arg("out").noconvert(), py::arg("sites"), py::arg("references"),
           py::arg("n_threads") = 1,
           "Fused pass of docs/math.md §1: write the shifted fp64 rows, per-site squared row norms and the ones column "

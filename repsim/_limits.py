@@ -15,6 +15,9 @@ MAX_STATISTIC = 1e150
 #: Smallest accepted mean squared row norm of a site's first batch, relative to nothing (absolute): below this the
 #: squares underflow and every metric would be 0/0.
 MIN_SPREAD = 1e-140
+#: Largest number of columns any one BLAS level-3 call on the statistics sees: G += WᵀW is done in square tiles of at
+#: most this edge (SciPy's bundled OpenBLAS 0.3.30 segfaults in one threaded DSYRK at d ≈ 18,000 columns).
+TILE_EDGE = 4096
 #: Column block of the overflow scan of shifted statistics (no G-sized temporaries).
 CHECK_BLOCK = 256
 #: Column block of the in-place symmetrisation of an upper triangle.

@@ -20,6 +20,7 @@ import contextlib
 
 import numpy as np
 
+from ._blas import tile_bounds
 from ._limits import MAX_NORM
 from .statistics import shift_factors, shift_n
 
@@ -62,6 +63,19 @@ def shift_full(G, layout, deltas):
             for f in shift_factors(layout, [d.cpu().numpy() for d in deltas]))
     N = shift_n(U, V, G @ V)
     return G + U @ N.T + N @ U.T
+
+
+def _add_gram_tiles(G, W) -> None:
+    """G[upper tiles] += WᵀW in square tiles of at most TILE_EDGE columns (repsim._blas.tile_bounds): one GEMM per
+    tile on and above the diagonal, so no single product sees more than TILE_EDGE columns and the lower tiles are
+    never computed. Diagonal tiles are computed whole; only the upper triangle of G is read afterwards."""
+    bounds = tile_bounds(G.shape[0])
+    for j0, j1 in bounds:
+        WJ = W[:, j0:j1]
+        for i0, i1 in bounds:
+            if i0 > j0:
+                break
+            G[i0:i1, j0:j1].addmm_(W[:, i0:i1].T, WJ)
 
 
 class TorchAccumulator:
@@ -113,14 +127,14 @@ class TorchAccumulator:
         self.pending = True
         with torch.no_grad():
             if self.precision == "fp64":  # TF32 never applies to float64 products
-                self.G.addmm_(W.T, W)
+                _add_gram_tiles(self.G, W)
                 return
             if self._win is None:
                 self._win_ref = win_ref
                 self._win = torch.zeros((self.layout.d, self.layout.d), dtype=torch.float32, device=self.device)
                 self._win_rows = 0
             with no_tf32():
-                self._win.addmm_(W.T, W)
+                _add_gram_tiles(self._win, W)
             self._win_rows += W.shape[0]
             if self._win_rows >= self.window:
                 self._flush_window()
@@ -135,7 +149,7 @@ class TorchAccumulator:
             return
         torch = _torch()
         G64 = self._win.to(torch.float64)
-        G64 = 0.5 * (G64 + G64.T)
+        G64 = torch.triu(G64) + torch.triu(G64, 1).T  # the tiles above the diagonal hold the product
         # x − c = (x − c_w) − (c − c_w): shift the window's statistics to the global reference
         deltas = [c - cw.to(torch.float64) for c, cw in zip(self.reference, self._win_ref)]
         with no_tf32():

@@ -7,6 +7,7 @@ import numpy as np
 from scipy.linalg import blas
 
 from . import _validation
+from ._blas import add_gram
 from ._engines import default_threads, resolve_engine
 from ._files import atomic_write, read_npz
 from ._limits import CCA_RTOL, CHECK_BLOCK, MAX_STATISTIC
@@ -211,10 +212,7 @@ class Moments(SiteBook):
             self._acc = acc
             acc.add(W, win_ref)
         else:
-            # G += WᵀW in place: W is C-ordered (rows, d), so W.T is the Fortran-ordered (d, rows) operand dsyrk wants
-            out = blas.dsyrk(1.0, W.T, beta=1.0, c=self._G, trans=0, lower=0, overwrite_c=1)
-            if not np.shares_memory(out, self._G):  # pragma: no cover - guards a BLAS wrapper change
-                self._G = out
+            add_gram(self._G, W)  # G += WᵀW in place, in tiles of bounded edge (repsim._blas)
         self._n += rows
         self._batches += 1
         self._views.clear()

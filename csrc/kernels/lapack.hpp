@@ -9,12 +9,17 @@ namespace lapack {
 
 using dtrsm_t = void(char*, char*, char*, char*, int*, int*, double*, double*, int*, double*, int*);
 using dpotrf_t = void(char*, int*, double*, int*, int*);
+using dsyrk_t = void(char*, char*, int*, int*, double*, double*, int*, double*, double*, int*);
+using dgemm_t = void(char*, char*, int*, int*, int*, double*, double*, int*, double*, int*, double*, double*, int*);
 
 struct Routines {
     dtrsm_t* dtrsm = nullptr;
     dpotrf_t* dpotrf = nullptr;
+    dsyrk_t* dsyrk = nullptr;
+    dgemm_t* dgemm = nullptr;
     bool enabled = true;  // tests switch LAPACK off to exercise the scalar fallback
     bool ok() const { return enabled && dtrsm != nullptr && dpotrf != nullptr; }
+    bool blas3() const { return dsyrk != nullptr && dgemm != nullptr; }
 };
 
 inline Routines& routines() {
