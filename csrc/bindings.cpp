@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -93,6 +94,22 @@ void load_lapack() {
 
 using CArray = py::array_t<double, py::array::c_style>;
 using FArray = py::array_t<double, py::array::f_style>;
+
+// C (ni × nj, Fortran-ordered) += W[:, i0:i0+ni]ᵀ W[:, j0:j0+nj] (W rows × d, row-major); `upper`: the square
+// diagonal block's upper triangle only (i0 == j0, ni == nj). Tiles of at most `edge` columns.
+void gram_block(const CArray& W, std::int64_t i0, std::int64_t j0, FArray C, bool upper, std::int64_t edge) {
+    if (W.ndim() != 2 || C.ndim() != 2) throw std::invalid_argument("W and C must be 2-D");
+    const std::int64_t rows = W.shape(0), d = W.shape(1), ni = C.shape(0), nj = C.shape(1);
+    if (i0 < 0 || j0 < 0 || i0 + ni > d || j0 + nj > d) throw std::invalid_argument("column ranges outside W");
+    if (upper && (i0 != j0 || ni != nj)) throw std::invalid_argument("upper needs the same column range twice");
+    if (!C.writeable()) throw std::invalid_argument("C must be writeable");
+    if (d > 2147483647 || rows > 2147483647) throw std::invalid_argument("W is too large for 32-bit BLAS");
+    load_lapack();
+    const double* w = W.data();
+    double* c = C.mutable_data();
+    py::gil_scoped_release release;
+    repsim::gram_tiles(w, rows, d, i0, ni, j0, nj, c, std::max<std::int64_t>(ni, 1), upper, edge);
+}
 
 // G (d × d, column-major, upper triangle) += Wᵀ W (W rows × d, row-major), in tiles of at most `edge` columns.
 void syrk_tiles(const CArray& W, FArray G, std::int64_t edge) {
@@ -205,6 +222,10 @@ PYBIND11_MODULE(_core, m) {
     m.def("syrk_tiles", &syrk_tiles, py::arg("W").noconvert(), py::arg("G").noconvert(), py::arg("edge"),
           "G += W^T W into the upper triangle of the Fortran-ordered d x d G, in tiles of at most edge columns "
           "(DSYRK on the diagonal, DGEMM above it; SciPy's BLAS, GIL released).");
+    m.def("gram_block", &gram_block, py::arg("W").noconvert(), py::arg("i0"), py::arg("j0"), py::arg("C").noconvert(),
+          py::arg("upper"), py::arg("edge"),
+          "C += W[:, i0:i0+C.shape[0]]^T W[:, j0:j0+C.shape[1]] into the Fortran-ordered C, in tiles of at most edge "
+          "columns (upper: only the upper triangle of a diagonal block; SciPy's BLAS, GIL released).");
     m.def("fill_augmented", &fill_augmented, py::arg("out").noconvert(), py::arg("sites"), py::arg("references"),
           py::arg("n_threads") = 1,
           "Fused pass of docs/math.md §1: write the shifted fp64 rows, per-site squared row norms and the ones column "

@@ -46,6 +46,21 @@ def syrk_tiles(W: npt.NDArray[np.float64], G: npt.NDArray[np.float64], edge: Sup
     conversion; only its upper triangle is written. Raises ValueError when SciPy's dsyrk/dgemm cannot be found.
     """
 
+def gram_block(
+    W: npt.NDArray[np.float64],
+    i0: SupportsIndex,
+    j0: SupportsIndex,
+    C: npt.NDArray[np.float64],
+    upper: bool,
+    edge: SupportsIndex,
+) -> None:
+    """C += W[:, i0:i0+ni]ᵀ W[:, j0:j0+nj] with (ni, nj) = C.shape, in tiles of at most ``edge`` columns.
+
+    W: (rows, d) float64, C-contiguous, no conversion. C: (ni, nj) float64, Fortran-contiguous, writeable, no
+    conversion. ``upper``: i0 == j0 and ni == nj, and only the upper triangle of C is written (DSYRK on the diagonal
+    tiles). Raises ValueError for column ranges outside W or when SciPy's dsyrk/dgemm cannot be found.
+    """
+
 def lapack_loaded() -> bool:
     """Whether the match kernels found SciPy's dpotrf/dtrsm (else they run their scalar code); loads them first."""
 

@@ -37,8 +37,9 @@ class read_npz:
     ``.npz`` archive tagged ``format_name`` at ``version`` holding the ``required`` fields.
     """
 
-    def __init__(self, path, format_name: str, version: int, required):
-        self.path, self.format_name, self.version, self.required = os.fspath(path), format_name, version, set(required)
+    def __init__(self, path, format_name: str, version, required):
+        self.path, self.format_name, self.required = os.fspath(path), format_name, set(required)
+        self.versions = (version,) if isinstance(version, int) else tuple(version)
 
     def __enter__(self):
         path, kind = self.path, self.format_name.split(".")[-1]
@@ -55,9 +56,10 @@ class read_npz:
             data.close()
             raise ValueError(f"{path!r} is not a repsim {kind} file (no '{self.format_name}' format tag)")
         version = int(data["version"]) if "version" in data.files else -1
-        if version != self.version:
+        if version not in self.versions:
             data.close()
-            raise ValueError(f"{path!r} has {kind} format version {version}; this repsim reads version {self.version}")
+            readable = " or ".join(str(v) for v in self.versions)
+            raise ValueError(f"{path!r} has {kind} format version {version}; this repsim reads version {readable}")
         missing = self.required - set(data.files)
         if missing:
             data.close()

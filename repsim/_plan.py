@@ -20,7 +20,7 @@ from .torch import Capture, layer_specs
 class Estimator:
     """How one estimator accumulates: a new accumulator, one read back from a checkpoint, what it computes."""
 
-    new: Callable  # (batch_size, precision) -> accumulator
+    new: Callable  # (plan) -> accumulator
     load: Callable  # (path, precision) -> accumulator
     precisions: tuple
     metrics: tuple
@@ -29,9 +29,11 @@ class Estimator:
 
 
 ESTIMATORS = {
-    "exact": Estimator(lambda b, p: Moments(precision=p), lambda path, p: Moments.load(path, precision=p),
+    "exact": Estimator(lambda plan: Moments(precision=plan.precision, pairs=plan.pairs, groups=plan.groups),
+                       lambda path, p: Moments.load(path, precision=p),
                        ("fp64", "window32"), registry.names("feature", matrix=True), True, False),
-    "minibatch": Estimator(lambda b, p: MinibatchCKA(b, p), lambda path, p: MinibatchCKA.load(path),
+    "minibatch": Estimator(lambda plan: MinibatchCKA(plan.batch_size, plan.precision),
+                           lambda path, p: MinibatchCKA.load(path),
                            ("fp64", "fp32"), ("cka",), False, True),
 }
 
@@ -58,6 +60,8 @@ class Plan:
     checkpoint: str | None
     checkpoint_every: int | None
     forward: Callable | None
+    pairs: object = "all"  # which cross blocks the exact statistics keep (Moments(pairs=...))
+    groups: object = None
 
     @property
     def sites(self) -> list:
@@ -65,18 +69,19 @@ class Plan:
 
     @property
     def checkpoint_meta(self) -> dict:
+        pairs = self.pairs if isinstance(self.pairs, str) else [list(p) for p in self.pairs]
         return {"estimator": self.estimator, "batch_size": self.batch_size, "precision": self.precision,
-                "sites": self.sites, "layers": self.layer_info}
+                "sites": self.sites, "layers": self.layer_info, "pairs": pairs}
 
     def new_accumulator(self):
-        return ESTIMATORS[self.estimator].new(self.batch_size, self.precision)
+        return ESTIMATORS[self.estimator].new(self)
 
     def load_accumulator(self, path):
         return ESTIMATORS[self.estimator].load(path, self.precision)
 
 
 def make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_every, estimator, batch_size,
-              metric_options, forward, precision) -> Plan:
+              metric_options, forward, precision, pairs=None) -> Plan:
     """Check every argument of :func:`repsim.compare` and resolve the layers (ValueError / TypeError naming the
     argument), before any batch is drawn or any model runs."""
     models = _check_models(models)
@@ -101,8 +106,25 @@ def make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_ev
     rows, cols, rows_model, cols_model = _axes(models, labels)
     layer_info = {name: [_layer_info(s, caps[name].modules[s.name]) for s in specs[name]] for name in models}
     devices = {name: (torch.device(device) if device is not None else _model_device(m)) for name, m in models.items()}
+    pairs, groups = _pairs(pairs, models, labels)
     return Plan(models, specs, caps, labels, rows, cols, rows_model, cols_model, layer_info, devices, metrics,
-                options, estimator, batch_size, precision, checkpoint, checkpoint_every, forward)
+                options, estimator, batch_size, precision, checkpoint, checkpoint_every, forward, pairs, groups)
+
+
+def _pairs(pairs, models, labels):
+    """compare's pairs: by default the blocks between the two models of a two-model comparison (what the report
+    shows), else every pair; "between" keeps the pairs of layers of different models."""
+    if pairs is None:
+        pairs = "between" if len(models) == 2 else "all"
+    if isinstance(pairs, str):
+        if pairs == "all":
+            return "all", None
+        if pairs == "between":
+            if len(models) < 2:
+                raise ValueError("pairs='between' compares the layers of different models; give two or more models")
+            return "between", [labels[m] for m in models]
+        raise ValueError(f"pairs must be None, 'all', 'between' or a list of (site, site) pairs, got {pairs!r}")
+    return [tuple(p) for p in pairs], None
 
 
 def _check_batch_size(batch_size, estimator: str, est: Estimator):

@@ -14,9 +14,9 @@ from typing import Callable
 from ._files import atomic_write
 
 CHECKPOINT_FORMAT = "repsim.compare.checkpoint"
-#: Version 2: the state file is the accumulator's own versioned ``save`` (any estimator).
+#: Version 2: the state file is the accumulator's own versioned ``save`` (any estimator), and the kept pairs.
 CHECKPOINT_VERSION = 2
-_KEYS = ("estimator", "batch_size", "precision", "sites", "layers")
+_KEYS = ("estimator", "batch_size", "precision", "sites", "layers", "pairs")
 
 
 def load_checkpoint(directory: str, meta: dict, load: Callable):
@@ -36,7 +36,7 @@ def load_checkpoint(directory: str, meta: dict, load: Callable):
         if state.get(key) != meta[key]:
             raise ValueError(
                 f"checkpoint {directory!r} was made with {key}={state.get(key)!r}, this call has {meta[key]!r}; "
-                "use another checkpoint directory or the same models, layers, estimator and precision"
+                "use another checkpoint directory or the same models, layers, estimator, precision and pairs"
             )
     path = os.path.join(directory, state["file"])
     acc = load(path)

@@ -31,6 +31,7 @@ def compare(
     *,
     forward=None,
     precision: str = "fp64",
+    pairs=None,
 ) -> Report:
     """Compare the layers of one or more models on the same data in one pass.
 
@@ -88,6 +89,12 @@ def compare(
         ``"fp64"`` or ``"fp32"`` — the precision of the chunk Grams (float32 is the peers' precision and 2–4× faster
         on CPUs; the HSIC₁ sums stay float64, |ΔCKA| ≈ 1e-9). Statistics and sums are float64 either way.
 
+    pairs : None, "all", "between" or list of (site, site), keyword-only
+        Which cross blocks the exact statistics keep (:class:`~repsim.Moments` ``pairs=``; docs/math.md §1.3).
+        Default: with two models ``"between"`` — only the blocks between their layers, which is what the report
+        shows (memory Σ(p + 1)² + Σ_a Σ_b p_a p_b instead of (Σp)²) — else ``"all"``. ``report.moments`` then
+        answers metrics of those pairs only.
+
     Returns
     -------
     Report
@@ -108,7 +115,7 @@ def compare(
     from ._stream import stream
 
     plan = make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_every, estimator, batch_size,
-                     metric_options, forward, precision)
+                     metric_options, forward, precision, pairs)
     resumed = None
     if plan.checkpoint is not None:
         resumed = load_checkpoint(plan.checkpoint, plan.checkpoint_meta, plan.load_accumulator)

@@ -7,37 +7,24 @@ import numpy as np
 from scipy.linalg import blas
 
 from . import _validation
-from ._blas import add_gram
 from ._engines import default_threads, resolve_engine
 from ._files import atomic_write, read_npz
 from ._limits import CCA_RTOL, CHECK_BLOCK, MAX_STATISTIC
 from ._torch_backend import TorchAccumulator
 from .accumulator import SiteBook, measure_matrix, measure_value
-from .statistics import FullStatistics, Layout, PairStatistics, shift_upper, site_sums, symmetrize_upper
+from .blocks import ALL, BlockedStore, BlockedView, JointStore, resolve_pairs
+from .statistics import (
+    FullStatistics,
+    Layout,
+    PairStatistics,
+    check_finite_statistics,
+    shift_upper,
+    symmetrize_upper,
+)
 
 FORMAT_NAME = "repsim.Moments"
-FORMAT_VERSION = 1
-
-
-def _check_finite_statistics(G: np.ndarray, P: int, what: str) -> None:
-    """Reject shifted statistics that overflowed or whose second-order entries exceed MAX_STATISTIC.
-
-    Scans column blocks of the upper triangle (what G holds), so no temporary of G's size is made.
-    """
-    d = G.shape[0]
-    top, finite = 0.0, True
-    for j0 in range(0, d, CHECK_BLOCK):
-        j1 = min(d, j0 + CHECK_BLOCK)
-        blk = G[:j1, j0:j1]
-        finite = finite and bool(np.isfinite(blk.sum()) or np.isfinite(blk).all())
-        if j0 < P:
-            top = max(top, float(np.max(np.abs(G[: min(j1, P), j0 : min(j1, P)]))))
-    if not (top <= MAX_STATISTIC and finite):
-        raise ValueError(
-            f"{what} gives statistics beyond float64's safe range (largest second-order entry {top:.3g}, limit "
-            f"{MAX_STATISTIC:g}, or an overflow): the activations are too large relative to their spread or to the "
-            "origin; rescale them (the similarity metrics are scale invariant)"
-        )
+FORMAT_VERSION = 1  # the joint matrix (pairs="all")
+BLOCKED_VERSION = 2  # pair-blocked statistics
 
 
 def _mean64(a):
@@ -77,6 +64,15 @@ class Moments(SiteBook):
         summed over windows of ``window`` rows and flushed into float64 with an exact shift (≈1e-7 on CKA).
     window : int, default 4096
         Rows per float32 window with ``precision="window32"``.
+    pairs : "all", "between" or list of (site, site), default "all"
+        Which cross blocks to keep (docs/math.md §1.3). ``"all"``: the joint matrix of every pair, memory
+        O((Σp + L)²). ``"between"`` with ``groups``: every site's own block plus the cross blocks of sites in
+        different groups (e.g. model A's layers × model B's), memory Σ(p_s + 1)² + Σ_kept p_s p_t. A list of site
+        pairs: those cross blocks. Every metric of a kept pair equals the joint one; a metric of a pair that was
+        not kept raises ValueError naming the pair. Blocked statistics accumulate on the CPU (CUDA batches are
+        copied to the host; ``backend="torch"`` is refused).
+    groups : sequence of site-name sequences, or mapping name → sites, optional
+        The groups of ``pairs="between"``.
 
     Examples
     --------
@@ -101,8 +97,15 @@ class Moments(SiteBook):
         backend: str = "auto",
         precision: str = "fp64",
         window: int = 4096,
+        pairs="all",
+        groups=None,
     ):
         _validation.choice(backend, "backend", ("auto", "numpy", "torch"))
+        if not (pairs == ALL and groups is None) and backend == "torch":
+            raise ValueError("pairs= other than 'all' accumulates on the CPU; use backend='auto' or 'numpy'")
+        if not isinstance(pairs, str) and not hasattr(pairs, "__iter__"):
+            raise TypeError(f"pairs must be 'all', 'between' or a list of (site, site) pairs, got {type(pairs).__name__}")
+        self._pairs, self._groups = (pairs if isinstance(pairs, str) else tuple(tuple(p) for p in pairs)), groups
         _validation.choice(precision, "precision", ("fp64", "window32"))
         window = _validation.positive_int(window, "window")
         self._backend, self._precision, self._window = backend, precision, window
@@ -111,7 +114,7 @@ class Moments(SiteBook):
         self._n_threads = _validation.positive_int(default_threads() if n_threads is None else n_threads, "n_threads")
         self._layout: Layout | None = None
         self._reference: list[np.ndarray] | None = None
-        self._G: np.ndarray | None = None  # upper triangle, Fortran order
+        self._store: JointStore | BlockedStore | None = None  # the statistics about the reference (repsim.blocks)
         self._n = 0
         self._batches = 0
         self._buffer: np.ndarray | None = None
@@ -149,7 +152,7 @@ class Moments(SiteBook):
         self._require_data()
         self._sync()
         k = self._layout.index(site)
-        return self._reference[k] + self._G[self._layout.cols(site), self._layout.one] / self._n
+        return self._reference[k] + self._store.site_sums()[k] / self._n
 
     def __repr__(self) -> str:
         if self._layout is None:
@@ -186,6 +189,7 @@ class Moments(SiteBook):
         first = layout is None
         if first:
             layout = Layout(tuple(order), tuple(int(a.shape[1]) for a in arrays))
+            cross = resolve_pairs(self._pairs, self._groups, layout.sites)
             reference = [_mean64(a) for a in arrays]
         else:
             reference = self._reference
@@ -207,12 +211,12 @@ class Moments(SiteBook):
             norm_means = acc.norm_means(W) if on_device else W[:, P : P + L].mean(axis=0)
             _validation.check_norm_means(norm_means, layout, self._batches)
             self._layout, self._reference = layout, reference
-            self._G = np.zeros((layout.d, layout.d), order="F")
+            self._store = JointStore(layout) if cross is None else BlockedStore(layout, cross)
         if on_device:
             self._acc = acc
             acc.add(W, win_ref)
         else:
-            add_gram(self._G, W)  # G += WᵀW in place, in tiles of bounded edge (repsim._blas)
+            self._store.add(W)  # every kept block += its part of WᵀW, in tiles of bounded edge
         self._n += rows
         self._batches += 1
         self._views.clear()
@@ -233,15 +237,20 @@ class Moments(SiteBook):
     def _wants_torch(self, batch) -> bool:
         if self._backend == "torch":
             return True
-        if self._backend == "numpy" or not isinstance(batch, Mapping):
+        if self._backend == "numpy" or not isinstance(batch, Mapping) or not self._joint:
             return False
         return any(_validation._is_torch(v) and getattr(v, "device", None) is not None and v.device.type != "cpu"
                    for v in batch.values())
 
+    @property
+    def _joint(self) -> bool:
+        """Whether every pair is kept (the joint matrix; blocked statistics accumulate on the CPU)."""
+        return self._pairs == ALL and self._groups is None
+
     def _sync(self) -> None:
         """Move what the device accumulated into the CPU float64 statistics (exact: same reference)."""
         if self._acc is not None and self._acc.pending:
-            self._G += self._acc.drain()
+            self._store.add_dense(self._acc.drain())
 
     def _batch_buffer(self, rows: int, d: int) -> np.ndarray:
         buf = self._buffer
@@ -255,11 +264,11 @@ class Moments(SiteBook):
         """An independent copy (same engine)."""
         self._sync()
         other = Moments(engine=self._engine_name, n_threads=self._n_threads, backend=self._backend,
-                        precision=self._precision, window=self._window)
+                        precision=self._precision, window=self._window, pairs=self._pairs, groups=self._groups)
         if self._layout is not None:
             other._layout = self._layout
             other._reference = [r.copy() for r in self._reference]
-            other._G = self._G.copy(order="F")
+            other._store = self._store.copy()
             other._n, other._batches = self._n, self._batches
         return other
 
@@ -276,9 +285,11 @@ class Moments(SiteBook):
         if other._layout is None or other._n == 0:
             return self
         if self._layout is None:
+            if not self._joint and other._store.cross != resolve_pairs(self._pairs, self._groups, other.sites):
+                raise ValueError("cannot merge Moments that keep different pairs (pairs=...)")
             self._layout = other._layout
             self._reference = [r.copy() for r in other._reference]
-            self._G = other._G.copy(order="F")
+            self._store = other._store.copy()
             self._n, self._batches = other._n, other._batches
             self._views.clear()
             return self
@@ -286,9 +297,13 @@ class Moments(SiteBook):
             raise ValueError(
                 f"cannot merge Moments with different sites: {self.dims} (in this order) vs {other.dims}"
             )
+        if self._store.cross != other._store.cross:
+            raise ValueError(
+                "cannot merge Moments that keep different pairs (pairs=...): the blocks of one are missing in the other"
+            )
         n = self._n + other._n
-        s1 = site_sums(self._G, self._layout)
-        s2 = site_sums(other._G, other._layout)
+        s1 = self._store.site_sums()
+        s2 = other._store.site_sums()
         # combined mean expressed about each reference: μ − c1 and μ − c2
         d1, d2, mu = [], [], []
         for c1, c2, a, b in zip(self._reference, other._reference, s1, s2):
@@ -296,13 +311,10 @@ class Moments(SiteBook):
             d1.append(delta)
             d2.append(delta + (c1 - c2))
             mu.append(c1 + delta)
-        G2 = shift_upper(other._G.copy(order="F"), other._layout, d2)
-        G1 = shift_upper(self._G.copy(order="F"), self._layout, d1)
-        G1 += G2
-        _check_finite_statistics(
-            G1, self._layout.n_features, "merging these Moments (their references are too far apart)"
-        )
-        self._G = G1
+        merged = self._store.shift(d1)
+        merged.add_store(other._store.shift(d2))
+        merged.check_finite("merging these Moments (their references are too far apart)")
+        self._store = merged
         self._reference = mu
         if self._acc is not None:
             self._acc.rebase(mu)
@@ -349,15 +361,13 @@ class Moments(SiteBook):
         ref = ref.cpu().numpy()
         new_ref = [ref[self._layout.cols(s)].copy() for s in self._layout.sites]
         deltas = [c_new - c_old for c_new, c_old in zip(new_ref, self._reference)]
-        G = shift_upper(self._G.copy(order="F"), self._layout, deltas)
-        iu = np.triu_indices(self._layout.d)
-        packed = torch.from_numpy(np.append(G[iu], float(self._n))).to(device)
+        store = self._store.shift(deltas)
+        packed = torch.from_numpy(np.append(store.packed(), float(self._n))).to(device)
         dist.all_reduce(packed, op=dist.ReduceOp.SUM, group=group)
         packed = packed.cpu().numpy()
-        G = np.zeros((self._layout.d, self._layout.d), order="F")
-        G[iu] = packed[:-1]
-        _check_finite_statistics(G, self._layout.n_features, "all_reduce")
-        self._G, self._reference, self._n = G, new_ref, int(round(packed[-1]))
+        store = type(store).from_packed(self._layout, packed[:-1], store.cross)
+        store.check_finite("all_reduce")
+        self._store, self._reference, self._n = store, new_ref, int(round(packed[-1]))
         if self._acc is not None:
             self._acc.rebase(new_ref)
         self._views.clear()
@@ -372,10 +382,13 @@ class Moments(SiteBook):
         self._sync()
         center = bool(center)
         view = self._views.get(("full", center))
+        if view is None and not self._joint:
+            deltas, ref = self._shift_to(center)
+            view = self._views[("full", center)] = BlockedView(self._store, self._n, ref, deltas, center, "full")
         if view is None:
             deltas, ref = self._shift_to(center)
-            G = shift_upper(self._G.copy(order="F"), self._layout, deltas)
-            _check_finite_statistics(
+            G = shift_upper(self._store.G.copy(order="F"), self._layout, deltas)
+            check_finite_statistics(
                 G, self._layout.n_features, "centring the statistics" if center else "moving the statistics to the origin (uncentred metrics)"
             )
             if center:  # the sums are exactly zero about the mean; remove their rounding
@@ -398,7 +411,10 @@ class Moments(SiteBook):
         view = self._views.get(key)
         if view is None:
             deltas, ref = self._shift_to(center)
-            view = PairStatistics(self._G, self._layout, self._n, deltas, center, MAX_STATISTIC, ref)
+            if self._joint:
+                view = PairStatistics(self._store.G, self._layout, self._n, deltas, center, MAX_STATISTIC, ref)
+            else:
+                view = BlockedView(self._store, self._n, ref, deltas, center, "pairs")
             self._views[key] = view
         return view
 
@@ -414,7 +430,7 @@ class Moments(SiteBook):
     def _shift_to(self, center: bool):
         """Per-site reference moves δ to the sample mean (center) or to 0, and the resulting reference points."""
         if center:
-            deltas = [s / self._n for s in site_sums(self._G, self._layout)]
+            deltas = [s / self._n for s in self._store.site_sums()]
             return deltas, [c + d for c, d in zip(self._reference, deltas)]
         return [-c for c in self._reference], [np.zeros_like(c) for c in self._reference]
 
@@ -508,21 +524,25 @@ class Moments(SiteBook):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:
-        """Write the statistics to a versioned ``.npz`` file (exact; the packed upper triangle of G)."""
+        """Write the statistics to a versioned ``.npz`` file, atomically (exact). Version 1: the joint matrix's
+        packed upper triangle; version 2: pair-blocked statistics (the kept pairs and their packed blocks)."""
         self._require_data()
         self._sync()
-        iu = np.triu_indices(self._layout.d)
-        atomic_write(path, lambda fh: np.savez(
-                fh,
-                format=np.array(FORMAT_NAME),
-                version=np.array(FORMAT_VERSION),
-                sites=np.array(self._layout.sites, dtype=str),
-                dims=np.array(self._layout.dims, dtype=np.int64),
-                n=np.array(self._n, dtype=np.int64),
-                batches=np.array(self._batches, dtype=np.int64),
-                reference=np.concatenate(self._reference),
-                G_upper=np.asarray(self._G)[iu],
-            ))
+        fields = dict(
+            format=np.array(FORMAT_NAME),
+            version=np.array(FORMAT_VERSION if self._joint else BLOCKED_VERSION),
+            sites=np.array(self._layout.sites, dtype=str),
+            dims=np.array(self._layout.dims, dtype=np.int64),
+            n=np.array(self._n, dtype=np.int64),
+            batches=np.array(self._batches, dtype=np.int64),
+            reference=np.concatenate(self._reference),
+        )
+        if self._joint:
+            fields["G_upper"] = self._store.packed()
+        else:
+            fields["pairs"] = np.array(self._store.cross, dtype=np.int64).reshape(-1, 2)
+            fields["blocks"] = self._store.packed()
+        atomic_write(path, lambda fh: np.savez(fh, **fields))
 
     @classmethod
     def load(cls, path, *, engine: str = "auto", n_threads: int | None = None, backend: str = "auto",
@@ -530,22 +550,34 @@ class Moments(SiteBook):
         """Read statistics written by :meth:`save`. Refuses files of another format or a newer version.
 
         The keyword arguments are those of :class:`Moments` and apply to further updates (CUDA batches continue on
-        the device)."""
-        required = {"format", "version", "sites", "dims", "n", "reference", "G_upper"}
-        with read_npz(path, FORMAT_NAME, FORMAT_VERSION, required) as data:
+        the device; pair-blocked statistics continue on the CPU)."""
+        required = {"format", "version", "sites", "dims", "n", "reference"}
+        with read_npz(path, FORMAT_NAME, (FORMAT_VERSION, BLOCKED_VERSION), required) as data:
             sites = tuple(str(s) for s in data["sites"])
             dims = tuple(int(p) for p in data["dims"])
             layout = Layout(sites, dims)
             ref = np.asarray(data["reference"], dtype=np.float64)
-            packed = np.asarray(data["G_upper"], dtype=np.float64)
-            if ref.shape != (layout.n_features,) or packed.shape != (layout.d * (layout.d + 1) // 2,):
+            joint = int(data["version"]) == FORMAT_VERSION
+            field = "G_upper" if joint else "blocks"
+            missing = [f for f in (field, *(() if joint else ("pairs",))) if f not in data.files]
+            if missing:
+                raise ValueError(
+                    f"{str(path)!r} is a damaged Moments file (format version {int(data['version'])}): missing fields "
+                    f"{missing}"
+                )
+            cross = None if joint else tuple(tuple(int(v) for v in ij) for ij in data["pairs"])
+            if cross is not None and any(not (0 <= i < j < len(sites)) for i, j in cross):
+                raise ValueError(f"{str(path)!r} is a damaged Moments file: bad pairs")
+            store_type = JointStore if joint else BlockedStore
+            packed = np.asarray(data[field], dtype=np.float64)
+            if ref.shape != (layout.n_features,) or packed.shape != (store_type.packed_size(layout, cross),):
                 raise ValueError(f"{str(path)!r} is a damaged Moments file: field sizes do not match the sites")
-            m = cls(engine=engine, n_threads=n_threads, backend=backend, precision=precision, window=window)
+            pairs = ALL if joint else [(sites[i], sites[j]) for i, j in cross]
+            m = cls(engine=engine, n_threads=n_threads, backend=backend if joint else "auto", precision=precision,
+                    window=window, pairs=pairs)
             m._layout = layout
             m._reference = [ref[layout.cols(s)].copy() for s in sites]
-            G = np.zeros((layout.d, layout.d), order="F")
-            G[np.triu_indices(layout.d)] = packed
-            m._G = G
+            m._store = store_type.from_packed(layout, packed, cross)
             m._n = int(data["n"])
             m._batches = int(data["batches"]) if "batches" in data.files else 0
         return m

@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 from scipy.linalg import blas
 
-from ._limits import LAZY_CHUNK, SYM_BLOCK
+from ._limits import CHECK_BLOCK, LAZY_CHUNK, MAX_STATISTIC, SYM_BLOCK
 from .views import Memo, PairTerms
 
 
@@ -124,6 +124,27 @@ def shift_upper(G: np.ndarray, layout: Layout, deltas: list[np.ndarray]) -> np.n
     if not np.shares_memory(out, G):  # pragma: no cover - scipy always honours overwrite_c for F-ordered fp64
         G[...] = out
     return G
+
+
+def check_finite_statistics(G: np.ndarray, P: int, what: str) -> None:
+    """Reject shifted statistics that overflowed or whose second-order entries exceed MAX_STATISTIC.
+
+    Scans column blocks of the upper triangle (what G holds), so no temporary of G's size is made.
+    """
+    d = G.shape[0]
+    top, finite = 0.0, True
+    for j0 in range(0, d, CHECK_BLOCK):
+        j1 = min(d, j0 + CHECK_BLOCK)
+        blk = G[:j1, j0:j1]
+        finite = finite and bool(np.isfinite(blk.sum()) or np.isfinite(blk).all())
+        if j0 < P:
+            top = max(top, float(np.max(np.abs(G[: min(j1, P), j0 : min(j1, P)]))))
+    if not (top <= MAX_STATISTIC and finite):
+        raise ValueError(
+            f"{what} gives statistics beyond float64's safe range (largest second-order entry {top:.3g}, limit "
+            f"{MAX_STATISTIC:g}, or an overflow): the activations are too large relative to their spread or to the "
+            "origin; rescale them (the similarity metrics are scale invariant)"
+        )
 
 
 def site_sums(G: np.ndarray, layout: Layout) -> list[np.ndarray]:
