@@ -39,6 +39,7 @@ from .metrics.cca import CCAResult, PWCCAResult
 from .metrics.maps import AffineMap, logit_map
 from .metrics.match import Match, MatchCurve, SimpleMatches
 from .moments import Moments
+from .planner import MemoryPlan, PlanError, plan
 from .results import Report, SimilarityMatrix
 
 # Subpackages reachable as attributes without importing them first (``repsim.experiments.stitching_table``); they
@@ -57,9 +58,11 @@ __all__ = [
     "GramMoments",
     "Match",
     "Measure",
+    "MemoryPlan",
     "MatchCurve",
     "Moments",
     "PWCCAResult",
+    "PlanError",
     "Report",
     "SimpleMatches",
     "SimilarityMatrix",
@@ -72,6 +75,7 @@ __all__ = [
     "max_match",
     "measure",
     "measures",
+    "plan",
     "procrustes",
     "pwcca",
     "rv",

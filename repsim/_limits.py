@@ -68,6 +68,12 @@ MINIBATCH_MIN_ROWS = 4
 #: Bytes of float64 Grams the minibatch estimator forms per site group at once.
 MINIBATCH_GROUP_BYTES = 256 * 2**20
 
+# ---------------------------------------------------------------------------------------------------- planning
+#: Default memory budget of the exact statistics: this fraction of the available memory (MemAvailable).
+MEMORY_FRACTION = 0.5
+#: Rows per batch the planner assumes when the batch size is not known yet.
+PLAN_BATCH_ROWS = 4096
+
 # ---------------------------------------------------------------------------------------------------- threads
 #: Most threads any repsim pass starts by default.
 MAX_DEFAULT_THREADS = 8

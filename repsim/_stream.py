@@ -3,6 +3,8 @@ into the accumulator, checkpoints on the way. Hooks are always removed and every
 also on exceptions."""
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections.abc import Mapping
 
 import torch
@@ -12,10 +14,8 @@ from ._plan import Plan
 from .checkpoint import save_checkpoint
 
 
-def stream(plan: Plan, data, acc, skip: int, n_samples: int, progress: bool) -> tuple[int, int]:
-    """Feed ``data`` (after skipping the ``skip`` batches a checkpoint already holds) through the plan's models
-    into ``acc``; return (batches consumed, samples seen)."""
-    it = iter(data)
+def skip_batches(plan: Plan, it, skip: int) -> None:
+    """Take the ``skip`` batches a checkpoint already holds from the iterator, without running the models."""
     for k in range(skip):
         try:
             next(it)
@@ -24,30 +24,20 @@ def stream(plan: Plan, data, acc, skip: int, n_samples: int, progress: bool) -> 
                 f"the checkpoint in {plan.checkpoint!r} has consumed {skip} batches, but data yields only {k}; "
                 "resume with the same data in the same order"
             ) from None
-    try:
-        total = len(data)
-    except TypeError:
-        total = None
+
+
+@contextlib.contextmanager
+def hooked(plan: Plan):
+    """The models in eval mode under no_grad with the capture hooks registered; everything restored on exit."""
     saved = [(mod, mod.training) for model in plan.models.values() for mod in model.modules()]
-    done = skip
-    bar = tqdm(it, total=total, initial=skip, disable=not progress, desc="repsim.compare", unit="batch")
     try:
         for model in plan.models.values():
             model.eval()
         for cap in plan.captures.values():
             cap.register()
         with torch.no_grad():
-            for batch in bar:
-                acts, sizes = _forward_all(plan, batch, done)
-                _check_batch_sizes(sizes, done)
-                _check_rows(acts, done)
-                acc.update(acts)
-                n_samples += next(iter(sizes[next(iter(plan.models))].values()))
-                done += 1
-                if plan.checkpoint_every is not None and done % plan.checkpoint_every == 0:
-                    save_checkpoint(plan.checkpoint, acc, done, n_samples, plan.checkpoint_meta)
+            yield
     finally:
-        bar.close()
         for cap in plan.captures.values():
             cap.remove()
             cap.clear()
@@ -55,7 +45,85 @@ def stream(plan: Plan, data, acc, skip: int, n_samples: int, progress: bool) -> 
             cap.enabled = True
         for mod, flag in saved:
             mod.training = flag
-    return done, n_samples
+
+
+def probe(plan: Plan, batch) -> dict:
+    """The activations of every site on one batch (to learn the widths before planning the memory)."""
+    with hooked(plan):
+        acts, sizes = _forward_all(plan, batch, 0)
+        _check_batch_sizes(sizes, 0)
+        _check_rows(acts, 0)
+    return acts
+
+
+def stream(plan: Plan, batches, acc, start: int, n_samples: int, progress: bool, total=None, expect=None,
+           desc: str = "repsim.compare") -> tuple[int, int, list]:
+    """Feed ``batches`` (an iterator; the first ``start`` batches already consumed) through the plan's models into
+    ``acc``; return (batches consumed, samples seen, the batches' fingerprints). With ``expect`` (the fingerprints
+    of an earlier pass) every batch must be the same as in that pass (ValueError otherwise)."""
+    done, prints = start, []
+    bar = tqdm(batches, total=total, initial=start, disable=not progress, desc=desc, unit="batch")
+    try:
+        with hooked(plan):
+            for batch in bar:
+                if expect is not None:
+                    prints.append(_check_same(batch, expect, done))
+                acts, sizes = _forward_all(plan, batch, done)
+                _check_batch_sizes(sizes, done)
+                _check_rows(acts, done)
+                acc.update(acts)
+                n_samples += next(iter(sizes[next(iter(plan.models))].values()))
+                done += 1
+                if expect is None:
+                    prints.append(fingerprint(batch))
+                if plan.checkpoint_every is not None and done % plan.checkpoint_every == 0:
+                    save_checkpoint(plan.checkpoint, acc, done, n_samples, plan.checkpoint_meta)
+    finally:
+        bar.close()
+    if expect is not None and len(prints) != len(expect):
+        raise ValueError(
+            f"data yielded {len(prints)} batches in this pass and {len(expect)} in the first: several passes need a "
+            "re-iterable data source that yields the same batches in the same order (no shuffling)"
+        )
+    return done, n_samples, prints
+
+
+def fingerprint(batch) -> str:
+    """A digest of a batch's structure, shapes and first rows: two passes over the same data give the same
+    fingerprints (a shuffled or augmented loader does not)."""
+    h = hashlib.blake2b(digest_size=16)
+    _digest(batch, h)
+    return h.hexdigest()
+
+
+def _digest(obj, h) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach()
+        h.update(repr((tuple(t.shape), str(t.dtype))).encode())
+        if t.ndim and t.shape[0]:
+            h.update(t.reshape(t.shape[0], -1)[:2].to("cpu", torch.float64).numpy().tobytes())
+    elif isinstance(obj, Mapping):
+        for k in sorted(obj, key=repr):
+            h.update(repr(k).encode())
+            _digest(obj[k], h)
+    elif isinstance(obj, (tuple, list)):
+        h.update(f"{type(obj).__name__}{len(obj)}".encode())
+        for v in obj:
+            _digest(v, h)
+    else:
+        h.update(repr(type(obj)).encode())
+
+
+def _check_same(batch, expect, index: int) -> str:
+    fp = fingerprint(batch)
+    if index >= len(expect) or fp != expect[index]:
+        raise ValueError(
+            f"batch {index} differs from the first pass's batch {index}: several passes over the data (the memory "
+            "plan) need a re-iterable data source that yields the same batches in the same order (no shuffling or "
+            "random augmentation); fix the order (e.g. DataLoader(shuffle=False)), or raise max_memory so that one "
+            "pass fits"
+        )
+    return fp
 
 
 def _forward_all(plan: Plan, batch, index: int):

@@ -7,8 +7,18 @@ implements :class:`repsim.accumulator.Accumulator`, so no step branches on the e
 """
 from __future__ import annotations
 
+import itertools
+import sys
+
+import numpy as np
+from tqdm.std import tqdm
+
+from . import planner
+from .accumulator import measure_value
 from .checkpoint import load_checkpoint, save_checkpoint
-from .results import Report
+from .metrics import registry
+from .moments import Moments
+from .results import Report, SimilarityMatrix
 
 __all__ = ["Report", "compare"]
 
@@ -32,6 +42,7 @@ def compare(
     forward=None,
     precision: str = "fp64",
     pairs=None,
+    max_memory=None,
 ) -> Report:
     """Compare the layers of one or more models on the same data in one pass.
 
@@ -94,6 +105,14 @@ def compare(
         Default: with two models ``"between"`` — only the blocks between their layers, which is what the report
         shows (memory Σ(p + 1)² + Σ_a Σ_b p_a p_b instead of (Σp)²) — else ``"all"``. ``report.moments`` then
         answers metrics of those pairs only.
+    max_memory : int or str, keyword-only
+        Memory budget of the exact statistics (bytes or e.g. ``"8GB"``; default half of the available memory).
+        The widths come from a first forward pass on the first batch; then :func:`repsim.plan` chooses one pass
+        (the joint matrix, or the kept blocks) or several passes over the data (each keeping every layer's own
+        block and a share of the cross blocks — exact; ``data`` must be re-iterable and yield the same batches in
+        the same order, which is checked batch by batch), printed before streaming (``progress=True``) and kept in
+        ``Report.plan``. When nothing fits, :class:`repsim.planner.PlanError` says what would. With ``checkpoint``
+        only one pass is allowed.
 
     Returns
     -------
@@ -112,19 +131,64 @@ def compare(
     """
     # torch is optional for `import repsim`: the plan and the stream (which need it) load with the first call
     from ._plan import make_plan
-    from ._stream import stream
+    from ._stream import probe, skip_batches, stream
 
     plan = make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_every, estimator, batch_size,
                      metric_options, forward, precision, pairs)
-    resumed = None
-    if plan.checkpoint is not None:
-        resumed = load_checkpoint(plan.checkpoint, plan.checkpoint_meta, plan.load_accumulator)
-    acc, skip, n_samples = resumed if resumed is not None else (plan.new_accumulator(), 0, 0)
-    done, n_samples = stream(plan, data, acc, skip, n_samples, progress)
-    return finish(plan, acc, done, n_samples)
+    total = _length(data)
+    resumed = load_checkpoint(plan.checkpoint, plan.checkpoint_meta, plan.load_accumulator) if plan.checkpoint else None
+    it = iter(data)
+    if resumed is not None:
+        acc, skip, n_samples = resumed
+        skip_batches(plan, it, skip)
+        done, n_samples, _ = stream(plan, it, acc, skip, n_samples, progress, total)
+        return finish(plan, acc, done, n_samples)
+    if plan.estimator != "exact":
+        acc = plan.new_accumulator()
+        done, n_samples, _ = stream(plan, it, acc, 0, 0, progress, total)
+        return finish(plan, acc, done, n_samples)
+    first = next(it, _END)
+    if first is _END:
+        raise ValueError("data yielded no batches")
+    acts = probe(plan, first)  # the widths, before anything is allocated
+    rows = next(iter(acts.values())).shape[0]
+    memory = planner.plan({s: int(a.shape[1]) for s, a in acts.items()}, plan.pairs, plan.groups,
+                          n=rows * total if total else None, max_memory=max_memory, batch_rows=max(rows, 1),
+                          max_passes=1 if plan.checkpoint is not None else None)
+    del acts
+    if progress:
+        tqdm.write(str(memory), file=sys.stderr)
+    batches = itertools.chain([first], it)
+    if memory.n_passes > 1:
+        if it is data:
+            raise ValueError(
+                f"the statistics need {memory.n_passes} passes over the data under the memory budget, but data is an "
+                "iterator that can be read once; pass a re-iterable source (a list, a DataLoader) or raise max_memory"
+            )
+        return _passes(plan, memory, data, batches, total, progress, stream)
+    acc = _moments(plan, memory, memory.passes[0])
+    done, n_samples, _ = stream(plan, batches, acc, 0, 0, progress, total)
+    return finish(plan, acc, done, n_samples, memory)
 
 
-def finish(plan, acc, done: int, n_samples: int) -> Report:
+_END = object()
+
+
+def _length(data) -> int | None:
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
+def _moments(plan, memory, kept):
+    """The exact accumulator of one pass: the joint matrix (kept None) or the pairs the memory plan assigned."""
+    names = list(memory.sites)
+    pairs = "all" if kept is None else [(names[i], names[j]) for i, j in kept]
+    return Moments(precision=plan.precision, pairs=pairs, max_memory=memory.budget)
+
+
+def finish(plan, acc, done: int, n_samples: int, memory=None) -> Report:
     """Step 3: the last checkpoint, then every requested matrix from the accumulator → :class:`Report`."""
     if done == 0:
         raise ValueError("data yielded no batches")
@@ -133,6 +197,10 @@ def finish(plan, acc, done: int, n_samples: int) -> Report:
     if plan.checkpoint is not None:
         save_checkpoint(plan.checkpoint, acc, done, n_samples, plan.checkpoint_meta)
     matrices = {m: acc.matrix(m, rows=plan.rows, cols=plan.cols, **plan.options[m]) for m in plan.metrics}
+    return _report(plan, matrices, acc.n, n_samples, done, acc, acc.info, memory)
+
+
+def _report(plan, matrices, n, n_samples, done, statistics, info, memory) -> Report:
     return Report(
         matrices,
         models=list(plan.models),
@@ -140,11 +208,44 @@ def finish(plan, acc, done: int, n_samples: int) -> Report:
         rows_model=plan.rows_model,
         cols_model=plan.cols_model,
         layers=plan.layer_info,
-        n=acc.n,
+        n=n,
         n_samples=n_samples,
         n_batches=done,
         estimator=plan.estimator,
         batch_size=plan.batch_size,
-        statistics=acc,
-        info=acc.info,
+        statistics=statistics,
+        info=info,
+        plan=memory,
     )
+
+
+def _passes(plan, memory, data, batches, total, progress, stream) -> Report:
+    """Several exact passes (the memory plan's): each keeps every site's own block and its share of the cross
+    blocks, gives the matrix cells of its pairs, and is freed before the next; every pass must see the same
+    batches (fingerprints of the first pass)."""
+    names = list(memory.sites)
+    index = {s: k for k, s in enumerate(names)}
+    specs = {m: registry.resolve(m) for m in plan.metrics}
+    values = {m: np.full((len(plan.rows), len(plan.cols)), np.nan) for m in plan.metrics}
+    prints, n = None, None
+    for k, kept in enumerate(memory.passes):
+        acc = _moments(plan, memory, kept)
+        source = batches if k == 0 else iter(data)
+        done, n_samples, fp = stream(plan, source, acc, 0, 0, progress, total, expect=prints,
+                                     desc=f"repsim.compare pass {k + 1}/{memory.n_passes}")
+        if k == 0:
+            if acc.n == 0:
+                raise ValueError(f"data yielded {done} batches but no rows")
+            prints, n = fp, acc.n
+        pairs = set(kept)
+        for a, r in enumerate(plan.rows):
+            for b, c in enumerate(plan.cols):
+                i, j = sorted((index[r], index[c]))
+                if (i, j) in pairs or (i == j and k == 0):
+                    for m, (spec, _) in specs.items():
+                        values[m][a, b] = spec.matrix_value(measure_value(acc, m, r, c, plan.options[m]))
+        del acc
+    matrices = {m: SimilarityMatrix(spec.name, plan.rows, plan.cols, values[m],
+                                    spec.options("feature", {**preset, **plan.options[m]}))
+                for m, (spec, preset) in specs.items()}
+    return _report(plan, matrices, n, n_samples, done, None, {"passes": memory.n_passes}, memory)

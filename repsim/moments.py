@@ -12,7 +12,8 @@ from ._files import atomic_write, read_npz
 from ._limits import CCA_RTOL, CHECK_BLOCK, MAX_STATISTIC
 from ._torch_backend import TorchAccumulator
 from .accumulator import SiteBook, measure_matrix, measure_value
-from .blocks import ALL, BlockedStore, BlockedView, JointStore, resolve_pairs
+from .blocks import ALL, BlockedStore, BlockedView, JointStore, blocked_nbytes, resolve_pairs
+from .planner import PlanError, budget_of, parse_bytes, plan
 from .statistics import (
     FullStatistics,
     Layout,
@@ -73,6 +74,11 @@ class Moments(SiteBook):
         copied to the host; ``backend="torch"`` is refused).
     groups : sequence of site-name sequences, or mapping name → sites, optional
         The groups of ``pairs="between"``.
+    max_memory : int or str, optional
+        Budget of the statistics and the batch buffer, in bytes or a string like ``"8GB"`` (default: half of the
+        available memory at the first update). A first update whose statistics would exceed it raises
+        :class:`repsim.planner.PlanError` (a ValueError) saying what would fit, before anything is allocated; see
+        :func:`repsim.plan` for several passes.
 
     Examples
     --------
@@ -99,6 +105,7 @@ class Moments(SiteBook):
         window: int = 4096,
         pairs="all",
         groups=None,
+        max_memory=None,
     ):
         _validation.choice(backend, "backend", ("auto", "numpy", "torch"))
         if not (pairs == ALL and groups is None) and backend == "torch":
@@ -106,6 +113,7 @@ class Moments(SiteBook):
         if not isinstance(pairs, str) and not hasattr(pairs, "__iter__"):
             raise TypeError(f"pairs must be 'all', 'between' or a list of (site, site) pairs, got {type(pairs).__name__}")
         self._pairs, self._groups = (pairs if isinstance(pairs, str) else tuple(tuple(p) for p in pairs)), groups
+        self._max_memory = None if max_memory is None else parse_bytes(max_memory)
         _validation.choice(precision, "precision", ("fp64", "window32"))
         window = _validation.positive_int(window, "window")
         self._backend, self._precision, self._window = backend, precision, window
@@ -190,6 +198,7 @@ class Moments(SiteBook):
         if first:
             layout = Layout(tuple(order), tuple(int(a.shape[1]) for a in arrays))
             cross = resolve_pairs(self._pairs, self._groups, layout.sites)
+            self._check_budget(layout, cross, rows)
             reference = [_mean64(a) for a in arrays]
         else:
             reference = self._reference
@@ -221,6 +230,24 @@ class Moments(SiteBook):
         self._batches += 1
         self._views.clear()
         return self
+
+    def _check_budget(self, layout: Layout, cross, rows: int) -> None:
+        """PlanError before any allocation when the statistics (and the batch buffer) exceed the budget."""
+        budget = budget_of(self._max_memory)
+        store = 8 * layout.d * layout.d if cross is None else blocked_nbytes(layout.dims, cross)
+        if store + 8 * rows * layout.d <= budget:
+            return
+        pairs = self._pairs if isinstance(self._pairs, str) else list(self._pairs)
+        try:
+            alt = plan(layout.dim_of, pairs, self._groups, max_memory=budget, batch_rows=rows)
+        except PlanError as exc:
+            raise PlanError(str(exc)) from None
+        raise PlanError(
+            f"the statistics of these {len(layout.sites)} sites need {store / 2**30:.2f} GiB (+ the batch buffer), over "
+            f"the memory budget of {budget / 2**30:.2f} GiB (max_memory). What fits:\n{alt}\n"
+            + ("Keep only the pairs you compare (pairs='between' with groups, or a list), " if cross is None else "")
+            + "or accumulate in several passes (repsim.compare plans them), or raise max_memory."
+        )
 
     def _device_of(self, batch):
         """The device of the accumulator, else of the batch's first tensor (CPU for NumPy-only batches)."""
@@ -264,7 +291,8 @@ class Moments(SiteBook):
         """An independent copy (same engine)."""
         self._sync()
         other = Moments(engine=self._engine_name, n_threads=self._n_threads, backend=self._backend,
-                        precision=self._precision, window=self._window, pairs=self._pairs, groups=self._groups)
+                        precision=self._precision, window=self._window, pairs=self._pairs, groups=self._groups,
+                        max_memory=self._max_memory)
         if self._layout is not None:
             other._layout = self._layout
             other._reference = [r.copy() for r in self._reference]

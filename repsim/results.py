@@ -129,7 +129,10 @@ class Report:
         What the run accumulated (:class:`repsim.Moments` for the exact estimator, the minibatch estimator's
         state otherwise): ``report.statistics.matrix("svcca", ...)``, ``report.statistics.save(path)``.
     info : dict
-        Estimator details (exact: batches and engine; minibatch: chunks, rows used and dropped).
+        Estimator details (exact: batches and engine, or the number of passes; minibatch: chunks, rows used and
+        dropped).
+    plan : repsim.planner.MemoryPlan or None
+        The memory plan of the exact statistics (strategy, memory and flops per group of blocks, passes).
     """
 
     def __init__(
@@ -148,6 +151,7 @@ class Report:
         batch_size=None,
         statistics=None,
         info=None,
+        plan=None,
     ):
         self.matrices = dict(matrices)
         self.models = tuple(models)
@@ -161,6 +165,7 @@ class Report:
         self.estimator = estimator
         self.batch_size = batch_size
         self.statistics = statistics
+        self.plan = plan
         self.info = dict(info or {})
 
     @property
@@ -248,6 +253,7 @@ class Report:
             "estimator": self.estimator,
             "batch_size": self.batch_size,
             "info": self.info,
+            "plan": None if self.plan is None else str(self.plan),
             "metric_options": self.metric_options,
             "matrices": {k: m.to_dict() for k, m in self.matrices.items()},
         }
