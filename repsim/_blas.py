@@ -1,6 +1,6 @@
 """Level-3 BLAS updates of the augmented second-moment matrix in bounded tiles.
 
-No single BLAS call on the statistics sees more than ``TILE_EDGE`` columns (repsim._limits): diagonal tiles by
+No single BLAS call of the per-batch update sees more than ``TILE_EDGE`` columns (repsim._limits): diagonal tiles by
 DSYRK, tiles above the diagonal by DGEMM, written in place into the upper triangle of the Fortran-ordered G. The
 compiled core does it with SciPy's own BLAS routines and the GIL released (``_core.syrk_tiles``); without it the
 same tiles go through SciPy's wrappers (a tile that is not contiguous in G is copied in and out).

@@ -73,6 +73,9 @@ MINIBATCH_GROUP_BYTES = 256 * 2**20
 MEMORY_FRACTION = 0.5
 #: Rows per batch the planner assumes when the batch size is not known yet.
 PLAN_BATCH_ROWS = 4096
+#: Memory the planner reserves besides the statistics, the batch buffer and the captured activations: BLAS's and
+#: torch's work buffers (measured on the W1/W2 benchmarks: 150–350 MiB on 2 threads).
+WORKSPACE_BYTES = 256 * 2**20
 
 # ---------------------------------------------------------------------------------------------------- threads
 #: Most threads any repsim pass starts by default.

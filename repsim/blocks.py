@@ -170,10 +170,18 @@ class BlockedStore:
         self.cross = tuple(cross)
         self._kept = set(self.cross)
         L, P = len(layout.sites), layout.n_features
-        self.diag = [np.zeros((p, p), order="F") for p in layout.dims]
-        self.blocks = {ij: np.zeros((layout.dims[ij[0]], layout.dims[ij[1]]), order="F") for ij in self.cross}
-        self.tail = np.zeros((P, L + 1), order="F")
-        self.corner = np.zeros((L + 1, L + 1), order="F")
+        # one allocation for every block (one mapping, returned whole when the store is freed), carved into
+        # Fortran-ordered views
+        shapes = [(p, p) for p in layout.dims] + [(layout.dims[i], layout.dims[j]) for i, j in self.cross]
+        shapes += [(P, L + 1), (L + 1, L + 1)]
+        self._slab = np.zeros(sum(a * b for a, b in shapes))
+        views, pos = [], 0
+        for a, b in shapes:
+            views.append(self._slab[pos : pos + a * b].reshape((a, b), order="F"))
+            pos += a * b
+        self.diag = views[:L]
+        self.blocks = dict(zip(self.cross, views[L : L + len(self.cross)]))
+        self.tail, self.corner = views[-2], views[-1]
         # entries of the pairs that are not kept: (tail rows of site s, tail column t) and corner (s, t), s ≠ t
         valid = np.eye(L, dtype=bool)
         for i, j in self.cross:
@@ -191,8 +199,7 @@ class BlockedStore:
 
     @property
     def nbytes(self) -> int:
-        return (sum(b.nbytes for b in self.diag) + sum(b.nbytes for b in self.blocks.values()) + self.tail.nbytes
-                + self.corner.nbytes)
+        return self._slab.nbytes
 
     def site_sums(self) -> list[np.ndarray]:
         """Σ x̃ of every site (the ones column)."""
@@ -221,8 +228,7 @@ class BlockedStore:
         self.corner[:L, :L][~self._valid] = 0.0
 
     def add_store(self, other: "BlockedStore") -> None:
-        for a, b in zip(self.arrays(), other.arrays()):
-            a += b
+        self._slab += other._slab
 
     def check_finite(self, what: str) -> None:
         """The kept blocks of shifted statistics: finite, second-order entries within MAX_STATISTIC."""
@@ -274,8 +280,7 @@ class BlockedStore:
 
     def copy(self) -> "BlockedStore":
         out = BlockedStore(self.layout, self.cross)
-        for a, b in zip(out.arrays(), self.arrays()):
-            a[...] = b
+        out._slab[...] = self._slab
         return out
 
     # ------------------------------------------------------------------ the joint matrix of one pair

@@ -154,7 +154,8 @@ def compare(
     rows = next(iter(acts.values())).shape[0]
     memory = planner.plan({s: int(a.shape[1]) for s, a in acts.items()}, plan.pairs, plan.groups,
                           n=rows * total if total else None, max_memory=max_memory, batch_rows=max(rows, 1),
-                          max_passes=1 if plan.checkpoint is not None else None)
+                          max_passes=1 if plan.checkpoint is not None else None,
+                          activation_bytes=sum(a.numel() * a.element_size() for a in acts.values()))
     del acts
     if progress:
         tqdm.write(str(memory), file=sys.stderr)

@@ -239,7 +239,7 @@ class Moments(SiteBook):
             return
         pairs = self._pairs if isinstance(self._pairs, str) else list(self._pairs)
         try:
-            alt = plan(layout.dim_of, pairs, self._groups, max_memory=budget, batch_rows=rows)
+            alt = plan(layout.dim_of, pairs, self._groups, max_memory=budget, batch_rows=rows, workspace=0)
         except PlanError as exc:
             raise PlanError(str(exc)) from None
         raise PlanError(

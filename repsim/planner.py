@@ -12,7 +12,8 @@ whether it is exact. Strategies, in order of preference:
    (pool the layers, keep fewer pairs, raise the budget, or the approximate minibatch estimator).
 
 Memory model (bytes, float64): joint (Σp + L + 1)²; blocked Σp_s² + Σ_kept p_s p_t + P(L + 1) + (L + 1)²; plus the
-batch buffer of augmented rows, rows × (Σp + L + 1). Flops per sample row: a SYRK of p columns costs p², a GEMM of
+batch buffer of augmented rows, rows × (Σp + L + 1); plus, for a run over models, one batch's captured activations
+(``activation_bytes``) and a workspace allowance for BLAS and torch (WORKSPACE_BYTES). Flops per sample row: a SYRK of p columns costs p², a GEMM of
 p × q columns 2pq.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from ._limits import MEMORY_FRACTION, PLAN_BATCH_ROWS
+from ._limits import MEMORY_FRACTION, PLAN_BATCH_ROWS, WORKSPACE_BYTES
 from .blocks import blocked_nbytes, resolve_pairs
 from .gram.space import available_memory
 
@@ -86,7 +87,8 @@ class MemoryPlan:
     budget: int
     steps: tuple
     passes: tuple
-    peak: int
+    peak: int  # everything: statistics + batch buffer + activations + workspace
+    statistics_peak: int  # the statistics and the batch buffer alone (what repsim allocates)
     n: int | None = None
     batch_rows: int = PLAN_BATCH_ROWS
     notes: tuple = field(default_factory=tuple)
@@ -129,7 +131,8 @@ class PlanError(ValueError):
 
 
 def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=None,
-         batch_rows: int = PLAN_BATCH_ROWS, max_passes: int | None = None) -> MemoryPlan:
+         batch_rows: int = PLAN_BATCH_ROWS, max_passes: int | None = None, activation_bytes: int = 0,
+         workspace: int = WORKSPACE_BYTES) -> MemoryPlan:
     """Plan the exact statistics of ``sites`` under a memory budget.
 
     Parameters
@@ -145,6 +148,10 @@ def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=No
         Rows per batch (the augmented-row buffer is rows × (Σp + L + 1) float64).
     max_passes : int, optional
         Most passes over the data allowed (default: unlimited; 1 forbids several passes).
+    activation_bytes : int
+        Bytes of one batch's activations held while it is accumulated (``compare`` gives them).
+    workspace : int
+        Reserve for BLAS and torch work buffers (default WORKSPACE_BYTES).
 
     Returns
     -------
@@ -162,7 +169,9 @@ def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=No
     d = P + L + 1
     budget = budget_of(max_memory)
     cross = resolve_pairs(pairs, groups, names)
-    buffer = 8 * batch_rows * d
+    stat_buffer = 8 * batch_rows * d
+    extra = int(activation_bytes) + int(workspace)
+    buffer = stat_buffer + extra  # everything a pass holds besides the statistics
     own_flops = float(sum(p * p for p in widths) + 2.0 * P * (L + 1))
     every = tuple((i, j) for i in range(L) for j in range(i + 1, L))
     kept = every if cross is None else cross
@@ -172,13 +181,15 @@ def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=No
     if cross is None and joint + buffer <= budget:
         step = Step(f"joint matrix, {L} sites, every pair", "feature space, one pass (SYRK in tiles)", joint,
                     float(d * d))
-        return MemoryPlan(dict(zip(names, widths)), budget, (step,), (None,), joint + buffer, n, batch_rows)
+        return MemoryPlan(dict(zip(names, widths)), budget, (step,), (None,), joint + buffer, joint + stat_buffer, n,
+                          batch_rows)
     blocked = own + sum(cross_bytes)
     own_step = Step(f"own blocks, {L} sites", "feature space (SYRK per site)", own, own_flops)
     if blocked + buffer <= budget:
         steps = (own_step, Step(f"cross blocks, {len(kept)} pairs", "feature space, one pass (GEMM per pair)",
                                 sum(cross_bytes), float(sum(2 * widths[i] * widths[j] for i, j in kept))))
-        return MemoryPlan(dict(zip(names, widths)), budget, steps, (tuple(kept),), blocked + buffer, n, batch_rows)
+        return MemoryPlan(dict(zip(names, widths)), budget, steps, (tuple(kept),), blocked + buffer,
+                          blocked + stat_buffer, n, batch_rows)
     room = budget - own - buffer
     passes = _pack(kept, cross_bytes, room) if room > 0 else None
     if passes is not None and (max_passes is None or len(passes) <= max_passes):
@@ -188,9 +199,10 @@ def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=No
             nb = sum(8 * widths[i] * widths[j] for i, j in group)
             steps.append(Step(f"cross blocks, {len(group)} pairs", f"feature space, pass {k + 1} of {len(passes)}",
                               nb, float(sum(2 * widths[i] * widths[j] for i, j in group))))
-        peak = own + buffer + max(sum(8 * widths[i] * widths[j] for i, j in g) for g in passes)
+        largest = max(sum(8 * widths[i] * widths[j] for i, j in g) for g in passes)
         note = (f"{len(passes)} passes over the data: it must yield the same batches in the same order each time",)
-        return MemoryPlan(dict(zip(names, widths)), budget, tuple(steps), tuple(passes), peak, n, batch_rows, note)
+        return MemoryPlan(dict(zip(names, widths)), budget, tuple(steps), tuple(passes), own + buffer + largest,
+                          own + stat_buffer + largest, n, batch_rows, note)
     raise PlanError(_nothing_fits(names, widths, kept, cross, budget, own, buffer, joint, blocked, max_passes))
 
 
@@ -223,8 +235,8 @@ def _nothing_fits(names, widths, kept, cross, budget, own, buffer, joint, blocke
         f"{_fmt_bytes(budget)}:",
         f"  joint matrix (pairs='all'): {_fmt_bytes(joint + buffer)}" if cross is None else
         f"  pair-blocked statistics in one pass: {_fmt_bytes(blocked + buffer)}",
-        f"  several passes: every pass needs the sites' own blocks {_fmt_bytes(own)} + the batch buffer "
-        f"{_fmt_bytes(buffer)} + the largest cross block {_fmt_bytes(biggest_pair)} = "
+        f"  several passes: every pass needs the sites' own blocks {_fmt_bytes(own)} + the batch buffer, activations "
+        f"and workspace {_fmt_bytes(buffer)} + the largest cross block {_fmt_bytes(biggest_pair)} = "
         f"{_fmt_bytes(own + buffer + biggest_pair)}" + (f" (and at most {max_passes} passes were allowed)"
                                                           if max_passes is not None else ""),
         "What would fit: pool the widest layers (reduce='pool' averages the spatial or token axes), keep fewer pairs "
