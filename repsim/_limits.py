@@ -18,6 +18,9 @@ MIN_SPREAD = 1e-140
 #: Largest number of columns any one BLAS level-3 call on the statistics sees: G += WᵀW is done in square tiles of at
 #: most this edge (SciPy's bundled OpenBLAS 0.3.30 segfaults in one threaded DSYRK at d ≈ 18,000 columns).
 TILE_EDGE = 4096
+#: Rows of the augmented-row buffer: a larger CPU batch is checked, then filled and added, in chunks of this many rows
+#: (the buffer is at most UPDATE_ROWS × (Σp + L + 1) float64).
+UPDATE_ROWS = 1024
 #: Column block of the overflow scan of shifted statistics (no G-sized temporaries).
 CHECK_BLOCK = 256
 #: Column block of the in-place symmetrisation of an upper triangle.

@@ -9,7 +9,7 @@ from scipy.linalg import blas
 from . import _validation
 from ._engines import default_threads, resolve_engine
 from ._files import atomic_write, read_npz
-from ._limits import CCA_RTOL, CHECK_BLOCK, MAX_STATISTIC
+from ._limits import CCA_RTOL, MAX_STATISTIC, UPDATE_ROWS
 from ._torch_backend import TorchAccumulator
 from .accumulator import SiteBook, measure_matrix, measure_value
 from .blocks import ALL, BlockedStore, BlockedView, JointStore, blocked_nbytes, resolve_pairs
@@ -208,34 +208,61 @@ class Moments(SiteBook):
             W, win_ref = acc.prepare(arrays)
             bad = acc.find_bad(W)
         else:
-            W = self._batch_buffer(rows, layout.d)
-            site, row = self._fill(W, arrays, reference, self._n_threads)
-            bad = (site, row) if site >= 0 else None
+            W, bad, norm_sums = self._fill_checked(arrays, reference, rows, layout)
         if bad is not None:
             site, row = bad
             array = arrays[site].cpu().numpy() if on_device else arrays[site]
             raise ValueError(_validation.nonfinite_message(order[site], self._batches, array, row))
         if first:
             P, L = layout.n_features, len(layout.sites)
-            norm_means = acc.norm_means(W) if on_device else W[:, P : P + L].mean(axis=0)
+            norm_means = acc.norm_means(W) if on_device else norm_sums[P : P + L] / rows
             _validation.check_norm_means(norm_means, layout, self._batches)
             self._layout, self._reference = layout, reference
             self._store = JointStore(layout) if cross is None else BlockedStore(layout, cross)
         if on_device:
             self._acc = acc
             acc.add(W, win_ref)
-        else:
+        elif W is not None:
             self._store.add(W)  # every kept block += its part of WᵀW, in tiles of bounded edge
+        else:  # a large batch: fill and add it chunk by chunk (every chunk was checked above)
+            for chunk, r0, r1 in self._chunks(arrays, rows):
+                W = self._batch_buffer(r1 - r0, layout.d)
+                self._fill(W, chunk, reference, self._n_threads)
+                self._store.add(W)
         self._n += rows
         self._batches += 1
         self._views.clear()
         return self
 
+    def _chunks(self, arrays, rows: int):
+        for r0 in range(0, rows, UPDATE_ROWS):
+            r1 = min(rows, r0 + UPDATE_ROWS)
+            yield [a[r0:r1] for a in arrays], r0, r1
+
+    def _fill_checked(self, arrays, reference, rows: int, layout: Layout):
+        """The fused pass over a CPU batch: (W, first bad (site, row) or None, column sums of W). A batch of more
+        than UPDATE_ROWS rows is checked chunk by chunk into a buffer of UPDATE_ROWS rows and W is None (the update
+        fills and adds it again chunk by chunk, only once every row is known to be good: the statistics change
+        only for a whole good batch), so the buffer never exceeds UPDATE_ROWS × d."""
+        if rows <= UPDATE_ROWS:
+            W = self._batch_buffer(rows, layout.d)
+            site, row = self._fill(W, arrays, reference, self._n_threads)
+            return W, ((site, row) if site >= 0 else None), W.sum(axis=0) if self._layout is None else None
+        sums = np.zeros(layout.d)
+        for chunk, r0, r1 in self._chunks(arrays, rows):
+            W = self._batch_buffer(r1 - r0, layout.d)
+            site, row = self._fill(W, chunk, reference, self._n_threads)
+            if site >= 0:
+                return None, (site, r0 + row), None
+            if self._layout is None:
+                sums += W.sum(axis=0)
+        return None, None, sums
+
     def _check_budget(self, layout: Layout, cross, rows: int) -> None:
         """PlanError before any allocation when the statistics (and the batch buffer) exceed the budget."""
         budget = budget_of(self._max_memory)
         store = 8 * layout.d * layout.d if cross is None else blocked_nbytes(layout.dims, cross)
-        if store + 8 * rows * layout.d <= budget:
+        if store + 8 * min(rows, UPDATE_ROWS) * layout.d <= budget:
             return
         pairs = self._pairs if isinstance(self._pairs, str) else list(self._pairs)
         try:

@@ -12,7 +12,7 @@ whether it is exact. Strategies, in order of preference:
    (pool the layers, keep fewer pairs, raise the budget, or the approximate minibatch estimator).
 
 Memory model (bytes, float64): joint (Σp + L + 1)²; blocked Σp_s² + Σ_kept p_s p_t + P(L + 1) + (L + 1)²; plus the
-batch buffer of augmented rows, rows × (Σp + L + 1); plus, for a run over models, one batch's captured activations
+batch buffer of augmented rows, min(rows, UPDATE_ROWS) × (Σp + L + 1); plus, for a run over models, one batch's captured activations
 (``activation_bytes``) and a workspace allowance for BLAS and torch (WORKSPACE_BYTES). Flops per sample row: a SYRK of p columns costs p², a GEMM of
 p × q columns 2pq.
 """
@@ -22,7 +22,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from ._limits import MEMORY_FRACTION, PLAN_BATCH_ROWS, WORKSPACE_BYTES
+from ._limits import MEMORY_FRACTION, PLAN_BATCH_ROWS, UPDATE_ROWS, WORKSPACE_BYTES
 from .blocks import blocked_nbytes, resolve_pairs
 from .gram.space import available_memory
 
@@ -169,7 +169,7 @@ def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=No
     d = P + L + 1
     budget = budget_of(max_memory)
     cross = resolve_pairs(pairs, groups, names)
-    stat_buffer = 8 * batch_rows * d
+    stat_buffer = 8 * min(batch_rows, UPDATE_ROWS) * d  # Moments fills large batches UPDATE_ROWS rows at a time
     extra = int(activation_bytes) + int(workspace)
     buffer = stat_buffer + extra  # everything a pass holds besides the statistics
     own_flops = float(sum(p * p for p in widths) + 2.0 * P * (L + 1))

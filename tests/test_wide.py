@@ -90,3 +90,37 @@ def test_device_path_tiles_equal_the_cpu_statistics(rng, monkeypatch, precision)
                                atol=tol * np.abs(cpu.full_view().block("x", "y")).max())
     assert dev.cka("x", "y") == pytest.approx(cpu.cka("x", "y"), rel=tol)
     assert dev.cka("x", "y", debiased=True) == pytest.approx(cpu.cka("x", "y", debiased=True), rel=10 * tol)
+
+
+def test_large_batches_are_filled_in_chunks_all_or_nothing(rng, monkeypatch):
+    """A batch of more than UPDATE_ROWS rows is checked, then filled and added chunk by chunk: the buffer stays at
+    UPDATE_ROWS rows, the statistics equal small batches', and a bad row anywhere leaves them untouched."""
+    from repsim import moments as moments_mod
+
+    monkeypatch.setattr(moments_mod, "UPDATE_ROWS", 64)
+    X, Y = naive.correlated_pair(rng, 1000, 7, 9, mean=1e3)
+    big = repsim.Moments().update({"x": X[:700], "y": Y[:700]}).update({"x": X[700:], "y": Y[700:]})
+    assert big._buffer.shape[0] == 64
+    small = repsim.Moments()
+    for s in range(0, 1000, 50):
+        small.update({"x": X[s:s + 50], "y": Y[s:s + 50]})
+    for x, y in (("x", "x"), ("x", "y"), ("y", "y")):  # about the mean (the references differ: 700 vs 50 rows)
+        np.testing.assert_allclose(big.full_view().block(x, y), small.full_view().block(x, y), rtol=1e-11,
+                                   atol=1e-9 * np.abs(small.full_view().block(x, y)).max())
+    assert big.cka("x", "y", debiased=True) == pytest.approx(naive.debiased_cka(X, Y), rel=1e-10)
+    before = big._store.G.copy()
+    bad = X[:300].copy()
+    bad[250, 3] = np.nan
+    with pytest.raises(ValueError, match="(?=.*site 'x')(?=.*batch 2)(?=.*row 250)"):
+        big.update({"x": bad, "y": Y[:300]})
+    np.testing.assert_array_equal(big._store.G, before)
+    assert big.n == 1000
+    huge = X[:300].copy()
+    huge[200] = 1e80  # passes the finiteness check, fails the norm bound, in the fourth chunk
+    with pytest.raises(ValueError, match="row 200 is too large"):
+        big.update({"x": huge, "y": Y[:300]})
+    np.testing.assert_array_equal(big._store.G, before)
+    tiny = repsim.Moments()
+    with pytest.raises(ValueError, match="spread"):  # the first batch's spread is summed over its chunks
+        tiny.update({"x": X[:200] * 1e-75, "y": Y[:200]})
+    assert tiny.n == 0
