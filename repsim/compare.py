@@ -17,6 +17,7 @@ from . import planner
 from .accumulator import measure_value
 from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import registry
+from .gram import GramMoments
 from .moments import Moments
 from .results import Report, SimilarityMatrix
 
@@ -152,20 +153,23 @@ def compare(
         raise ValueError("data yielded no batches")
     acts = probe(plan, first)  # the widths, before anything is allocated
     rows = next(iter(acts.values())).shape[0]
+    gram = plan.checkpoint is None and all("gram" in registry.lookup(m).spaces for m in plan.metrics)
     memory = planner.plan({s: int(a.shape[1]) for s, a in acts.items()}, plan.pairs, plan.groups,
                           n=rows * total if total else None, max_memory=max_memory, batch_rows=max(rows, 1),
                           max_passes=1 if plan.checkpoint is not None else None,
-                          activation_bytes=sum(a.numel() * a.element_size() for a in acts.values()))
+                          activation_bytes=sum(a.numel() * a.element_size() for a in acts.values()), gram=gram)
     del acts
     if progress:
         tqdm.write(str(memory), file=sys.stderr)
     batches = itertools.chain([first], it)
+    if memory.n_passes > 1 and it is data:
+        raise ValueError(
+            f"the statistics need {memory.n_passes} passes over the data under the memory budget, but data is an "
+            "iterator that can be read once; pass a re-iterable source (a list, a DataLoader) or raise max_memory"
+        )
+    if memory.space == "gram":
+        return _gram_passes(plan, memory, data, batches, total, progress, stream)
     if memory.n_passes > 1:
-        if it is data:
-            raise ValueError(
-                f"the statistics need {memory.n_passes} passes over the data under the memory budget, but data is an "
-                "iterator that can be read once; pass a re-iterable source (a list, a DataLoader) or raise max_memory"
-            )
         return _passes(plan, memory, data, batches, total, progress, stream)
     acc = _moments(plan, memory, memory.passes[0])
     done, n_samples, _ = stream(plan, batches, acc, 0, 0, progress, total)
@@ -250,3 +254,47 @@ def _passes(plan, memory, data, batches, total, progress, stream) -> Report:
                                     spec.options("feature", {**preset, **plan.options[m]}))
                 for m, (spec, preset) in specs.items()}
     return _report(plan, matrices, n, n_samples, done, None, {"passes": memory.n_passes}, memory)
+
+
+class _Columns:
+    """Collects one column block of every site over a pass (all rows, in the batches' order), for Gram space."""
+
+    def __init__(self, spans: dict):
+        self.spans = spans
+        self.parts = {s: [] for s in spans}
+        self.n = 0
+
+    def update(self, acts) -> None:
+        for s, (c0, c1) in self.spans.items():
+            self.parts[s].append(acts[s][:, c0:c1].detach().to("cpu").contiguous().numpy())
+        self.n += int(next(iter(acts.values())).shape[0])
+
+    def blocks(self) -> dict:
+        out = {s: np.concatenate(p) for s, p in self.parts.items() if p and p[0].shape[1]}
+        self.parts = {}
+        return out
+
+
+def _gram_passes(plan, memory, data, batches, total, progress, stream) -> Report:
+    """Gram space (the memory plan's): every pass collects a block of every site's columns for all n rows and adds
+    it to the site's n × n Gram (GramMoments, exact); the metrics come from the Grams. Every pass must see the same
+    batches (fingerprints of the first pass)."""
+    grams, prints, n = None, None, None
+    for k, (f0, f1) in enumerate(memory.passes):
+        spans = {s: (round(f0 * p), round(f1 * p)) for s, p in memory.sites.items()}
+        cols = _Columns(spans)
+        source = batches if k == 0 else iter(data)
+        done, n_samples, fp = stream(plan, source, cols, 0, 0, progress, total, expect=prints,
+                                     desc=f"repsim.compare Gram pass {k + 1}/{memory.n_passes}")
+        if k == 0:
+            if cols.n == 0:
+                raise ValueError(f"data yielded {done} batches but no rows")
+            prints, n = fp, cols.n
+            grams = GramMoments(n, sites=list(memory.sites))
+        blocks = cols.blocks()
+        del cols
+        if blocks:
+            grams.update_features(blocks)
+        del blocks
+    matrices = {m: grams.matrix(m, rows=plan.rows, cols=plan.cols, **plan.options[m]) for m in plan.metrics}
+    return _report(plan, matrices, n, n_samples, done, grams, {"space": "gram", "passes": memory.n_passes}, memory)

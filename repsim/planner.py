@@ -22,9 +22,9 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from ._limits import MEMORY_FRACTION, PLAN_BATCH_ROWS, UPDATE_ROWS, WORKSPACE_BYTES
+from ._limits import GRAM_RATIO, MEMORY_FRACTION, PLAN_BATCH_ROWS, UPDATE_ROWS, WORKSPACE_BYTES
 from .blocks import blocked_nbytes, resolve_pairs
-from .gram.space import available_memory
+from .gram.space import available_memory, gram_nbytes
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20,
           "GIB": 2**30, "TIB": 2**40}
@@ -92,6 +92,7 @@ class MemoryPlan:
     n: int | None = None
     batch_rows: int = PLAN_BATCH_ROWS
     notes: tuple = field(default_factory=tuple)
+    space: str = "feature"  # "gram": passes over column blocks into n × n Grams (``passes`` = column fractions)
 
     @property
     def n_passes(self) -> int:
@@ -132,7 +133,7 @@ class PlanError(ValueError):
 
 def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=None,
          batch_rows: int = PLAN_BATCH_ROWS, max_passes: int | None = None, activation_bytes: int = 0,
-         workspace: int = WORKSPACE_BYTES) -> MemoryPlan:
+         workspace: int = WORKSPACE_BYTES, gram: bool = False) -> MemoryPlan:
     """Plan the exact statistics of ``sites`` under a memory budget.
 
     Parameters
@@ -152,6 +153,10 @@ def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=No
         Bytes of one batch's activations held while it is accumulated (``compare`` gives them).
     workspace : int
         Reserve for BLAS and torch work buffers (default WORKSPACE_BYTES).
+    gram : bool
+        Gram space is allowed (every measure asked for has a Gram-space form and ``n`` is known): it is chosen when
+        the crossover rule says so (Σp > GRAM_RATIO · n, docs/math.md §4.5) and its Grams fit — passes over column
+        blocks of every site, each block (n rows) added to the site's n × n Gram (exact).
 
     Returns
     -------
@@ -178,6 +183,11 @@ def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=No
     cross_bytes = [8 * widths[i] * widths[j] for i, j in kept]
     own = blocked_nbytes(widths, ())
     joint = 8 * d * d
+    if gram and n and P > GRAM_RATIO * n:
+        gplan = _gram_plan(dict(zip(names, widths)), n, budget, int(workspace) + int(activation_bytes), max_passes,
+                           batch_rows)
+        if gplan is not None:
+            return gplan
     if cross is None and joint + buffer <= budget:
         step = Step(f"joint matrix, {L} sites, every pair", "feature space, one pass (SYRK in tiles)", joint,
                     float(d * d))
@@ -204,6 +214,30 @@ def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=No
         return MemoryPlan(dict(zip(names, widths)), budget, tuple(steps), tuple(passes), own + buffer + largest,
                           own + stat_buffer + largest, n, batch_rows, note)
     raise PlanError(_nothing_fits(names, widths, kept, cross, budget, own, buffer, joint, blocked, max_passes))
+
+
+def _gram_plan(sites: dict, n: int, budget: int, extra: int, max_passes, batch_rows) -> MemoryPlan | None:
+    """Gram space: one packed n × n Gram per site, filled over passes that each collect (n rows) × (a column block of
+    every site) in float32 and add it; None when the Grams alone do not fit or too many passes would be needed."""
+    L, P = len(sites), sum(sites.values())
+    grams = gram_nbytes(n, L)
+    room = budget - grams - extra
+    if room <= 0:
+        return None
+    per_column = 4 * n  # one float32 column of n rows, collected over a pass
+    passes = max(1, math.ceil(per_column * P * 1.0 / room))
+    if max_passes is not None and passes > max_passes:
+        return None
+    block = per_column * math.ceil(P / passes)
+    steps = [Step(f"Grams, {L} sites", f"Gram space, n = {n:,}: packed n(n+1)/2 per site", grams, 0.0),
+             Step(f"column blocks, {P:,} columns", f"feature blocks of all n rows, {passes} pass"
+                  + ("es" if passes > 1 else ""), block, float(P * n))]
+    note = (f"exact; the Grams cost n²/2 per column added: {P * n * n / 2:.3g} flops in all",)
+    if passes > 1:
+        note += (f"{passes} passes over the data: it must yield the same batches in the same order each time",)
+    fractions = tuple((k / passes, (k + 1) / passes) for k in range(passes))
+    return MemoryPlan(sites, budget, tuple(steps), fractions, grams + block + extra, grams + block, n, batch_rows,
+                      note, space="gram")
 
 
 def _pack(kept, sizes, room) -> list[tuple] | None:

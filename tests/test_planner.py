@@ -127,3 +127,45 @@ def test_several_passes_equal_one_pass_and_check_the_data():
         repsim.compare(models, Shuffled(), layers, max_memory=budget, **kw)
     with pytest.raises(PlanError, match="What would fit"):
         repsim.compare(models, data, layers, max_memory=own // 2, **kw)
+
+
+class _CNN:
+    @staticmethod
+    def make(seed):
+        torch = pytest.importorskip("torch")
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.ReLU(),
+                                   torch.nn.Conv2d(6, 8, 3, padding=1, stride=2), torch.nn.ReLU()).eval()
+
+
+def test_flattened_conv_maps_go_to_gram_space_and_equal_the_oracle():
+    """reduce="flatten" on feature maps much wider than n: the plan picks Gram space (the crossover rule), and the
+    matrices equal the naive oracle on the hand-extracted flattened activations; under a small budget several Gram
+    passes (column blocks) give the same matrices."""
+    torch = pytest.importorskip("torch")
+    import naive
+
+    models = {"a": _CNN.make(0), "b": _CNN.make(1)}
+    g = torch.Generator().manual_seed(2)
+    data = [torch.randn(40, 3, 16, 16, generator=g) for _ in range(3)]  # n = 120; widths 1536 and 512
+    kw = dict(metrics=("cka", "debiased_cka", "rv2"), reduce="flatten", progress=False)
+    rep = repsim.compare(models, data, ["1", "3"], **kw)
+    assert rep.plan.space == "gram" and rep.info == {"space": "gram", "passes": 1}
+    assert isinstance(rep.statistics, repsim.GramMoments)
+    with torch.no_grad():
+        acts = {f"{m}.{k}": torch.cat([models[m][: int(k) + 1](x).flatten(1) for x in data]).double().numpy()
+                for m in models for k in ("1", "3")}
+    for r in ("a.1", "a.3"):
+        for c in ("b.1", "b.3"):
+            assert rep["cka"][r, c] == pytest.approx(naive.linear_cka(acts[r], acts[c]), rel=1e-9)
+            assert rep["debiased_cka"][r, c] == pytest.approx(naive.debiased_cka(acts[r], acts[c]), rel=1e-8)
+            assert rep["rv2"][r, c] == pytest.approx(naive.rv2(acts[r], acts[c]), rel=1e-8)
+    budget = repsim.gram.gram_nbytes(120, 4) + repsim._limits.WORKSPACE_BYTES + 4 * 40 * 4096 + 4 * 120 * 1100
+    small = repsim.compare(models, data, ["1", "3"], max_memory=budget, **kw)
+    assert small.plan.space == "gram" and small.plan.n_passes > 1
+    for m in kw["metrics"]:
+        np.testing.assert_allclose(small[m].values, rep[m].values, rtol=1e-10)
+    # a measure without a Gram-space form keeps the feature-space plan
+    feat = repsim.compare(models, data, ["1", "3"], metrics=("cka", "procrustes"), reduce="flatten", progress=False)
+    assert feat.plan.space == "feature"
+    np.testing.assert_allclose(feat["cka"].values, rep["cka"].values, rtol=1e-9)
