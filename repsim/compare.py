@@ -269,10 +269,15 @@ class _Columns:
             self.parts[s].append(acts[s][:, c0:c1].detach().to("cpu").contiguous().numpy())
         self.n += int(next(iter(acts.values())).shape[0])
 
-    def blocks(self) -> dict:
-        out = {s: np.concatenate(p) for s, p in self.parts.items() if p and p[0].shape[1]}
-        self.parts = {}
-        return out
+    def blocks(self):
+        """(site, its block of all n rows), one site at a time, each site's parts freed as its block is made (the
+        transient is the parts plus one site's block, not twice every block)."""
+        for s in list(self.parts):
+            parts = self.parts.pop(s)
+            if parts and parts[0].shape[1]:
+                block = np.concatenate(parts)
+                del parts
+                yield s, block
 
 
 def _gram_passes(plan, memory, data, batches, total, progress, stream) -> Report:
@@ -291,10 +296,9 @@ def _gram_passes(plan, memory, data, batches, total, progress, stream) -> Report
                 raise ValueError(f"data yielded {done} batches but no rows")
             prints, n = fp, cols.n
             grams = GramMoments(n, sites=list(memory.sites))
-        blocks = cols.blocks()
+        for site, block in cols.blocks():
+            grams.update_features({site: block})
+            del block
         del cols
-        if blocks:
-            grams.update_features(blocks)
-        del blocks
     matrices = {m: grams.matrix(m, rows=plan.rows, cols=plan.cols, **plan.options[m]) for m in plan.metrics}
     return _report(plan, matrices, n, n_samples, done, grams, {"space": "gram", "passes": memory.n_passes}, memory)

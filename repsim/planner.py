@@ -228,7 +228,8 @@ def _gram_plan(sites: dict, n: int, budget: int, extra: int, max_passes, batch_r
     passes = max(1, math.ceil(per_column * P * 1.0 / room))
     if max_passes is not None and passes > max_passes:
         return None
-    block = per_column * math.ceil(P / passes)
+    # the pass's column blocks, plus one site's block while it is joined into one array
+    block = per_column * (math.ceil(P / passes) + math.ceil(max(sites.values()) / passes))
     steps = [Step(f"Grams, {L} sites", f"Gram space, n = {n:,}: packed n(n+1)/2 per site", grams, 0.0),
              Step(f"column blocks, {P:,} columns", f"feature blocks of all n rows, {passes} pass"
                   + ("es" if passes > 1 else ""), block, float(P * n))]
