@@ -76,7 +76,8 @@ class Moments(SiteBook):
         The groups of ``pairs="between"``.
     max_memory : int or str, optional
         Budget of the statistics and the batch buffer, in bytes or a string like ``"8GB"`` (default: half of the
-        available memory at the first update). A first update whose statistics would exceed it raises
+        available memory at the first update — of the GPU's free memory when CUDA batches are kept on the device).
+        A first update whose statistics would exceed it raises
         :class:`repsim.planner.PlanError` (a ValueError) saying what would fit, before anything is allocated; see
         :func:`repsim.plan` for several passes.
 
@@ -198,7 +199,7 @@ class Moments(SiteBook):
         if first:
             layout = Layout(tuple(order), tuple(int(a.shape[1]) for a in arrays))
             cross = resolve_pairs(self._pairs, self._groups, layout.sites)
-            self._check_budget(layout, cross, rows)
+            self._check_budget(layout, cross, rows, device if on_device else None)
             reference = [_mean64(a) for a in arrays]
         else:
             reference = self._reference
@@ -258,9 +259,10 @@ class Moments(SiteBook):
                 sums += W.sum(axis=0)
         return None, None, sums
 
-    def _check_budget(self, layout: Layout, cross, rows: int) -> None:
-        """PlanError before any allocation when the statistics (and the batch buffer) exceed the budget."""
-        budget = budget_of(self._max_memory)
+    def _check_budget(self, layout: Layout, cross, rows: int, device=None) -> None:
+        """PlanError before any allocation when the statistics (and the batch buffer) exceed the budget: by default
+        half of the available memory — of the CUDA device when the statistics are kept there."""
+        budget = budget_of(self._max_memory, device)
         store = 8 * layout.d * layout.d if cross is None else blocked_nbytes(layout.dims, cross)
         if store + 8 * min(rows, UPDATE_ROWS) * layout.d <= budget:
             return

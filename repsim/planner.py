@@ -50,14 +50,20 @@ def parse_bytes(value) -> int:
     return int(out)
 
 
-def default_budget() -> int:
-    """MEMORY_FRACTION of the available memory (2 GiB when /proc/meminfo is unreadable)."""
+def default_budget(device=None) -> int:
+    """MEMORY_FRACTION of the available memory (2 GiB when /proc/meminfo is unreadable), or of a CUDA device's free
+    memory when ``device`` is one (the statistics are kept there)."""
+    if device is not None and getattr(device, "type", str(device).split(":")[0]) == "cuda":
+        import torch  # only reached with CUDA tensors, so torch is already loaded
+
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(MEMORY_FRACTION * free)
     avail = available_memory()
     return int(MEMORY_FRACTION * avail) if avail else 2 << 30
 
 
-def budget_of(max_memory) -> int:
-    return default_budget() if max_memory is None else parse_bytes(max_memory)
+def budget_of(max_memory, device=None) -> int:
+    return default_budget(device) if max_memory is None else parse_bytes(max_memory)
 
 
 def _fmt_bytes(b: float) -> str:

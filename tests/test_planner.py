@@ -169,3 +169,13 @@ def test_flattened_conv_maps_go_to_gram_space_and_equal_the_oracle():
     feat = repsim.compare(models, data, ["1", "3"], metrics=("cka", "procrustes"), reduce="flatten", progress=False)
     assert feat.plan.space == "feature"
     np.testing.assert_allclose(feat["cka"].values, rep["cka"].values, rtol=1e-9)
+
+
+def test_default_budget_of_a_device(monkeypatch):
+    """Statistics kept on a CUDA device are budgeted against its free memory (torch.cuda.mem_get_info)."""
+    torch = pytest.importorskip("torch")
+    from repsim import planner
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (8 << 30, 80 << 30))
+    assert planner.default_budget(torch.device("cuda", 0)) == 4 << 30
+    assert planner.default_budget(torch.device("cpu")) == planner.default_budget()
