@@ -224,6 +224,30 @@ def _report(plan, matrices, n, n_samples, done, statistics, info, memory) -> Rep
     )
 
 
+class _Passes:
+    """Runs the memory plan's passes over the data into the accumulator of each: the first pass continues the
+    probed stream, the later ones read ``data`` again and must see the same batches (the first pass's
+    fingerprints)."""
+
+    def __init__(self, plan, memory, data, batches, total, progress, stream, label: str = ""):
+        self.plan, self.memory, self.data, self.batches = plan, memory, data, batches
+        self.total, self.progress, self.stream, self.label = total, progress, stream, label
+        self.prints = self.n = self.n_samples = self.done = None
+
+    def run(self, k: int, acc) -> None:
+        source = self.batches if k == 0 else iter(self.data)
+        self.done, self.n_samples, fp = self.stream(
+            self.plan, source, acc, 0, 0, self.progress, self.total, expect=self.prints,
+            desc=f"repsim.compare {self.label}pass {k + 1}/{self.memory.n_passes}")
+        if k == 0:
+            if acc.n == 0:
+                raise ValueError(f"data yielded {self.done} batches but no rows")
+            self.prints, self.n = fp, acc.n
+
+    def report(self, matrices, statistics, info) -> Report:
+        return _report(self.plan, matrices, self.n, self.n_samples, self.done, statistics, info, self.memory)
+
+
 def _passes(plan, memory, data, batches, total, progress, stream) -> Report:
     """Several exact passes (the memory plan's): each keeps every site's own block and its share of the cross
     blocks, gives the matrix cells of its pairs, and is freed before the next; every pass must see the same
@@ -232,16 +256,10 @@ def _passes(plan, memory, data, batches, total, progress, stream) -> Report:
     index = {s: k for k, s in enumerate(names)}
     specs = {m: registry.resolve(m) for m in plan.metrics}
     values = {m: np.full((len(plan.rows), len(plan.cols)), np.nan) for m in plan.metrics}
-    prints, n = None, None
+    runner = _Passes(plan, memory, data, batches, total, progress, stream)
     for k, kept in enumerate(memory.passes):
         acc = _moments(plan, memory, kept)
-        source = batches if k == 0 else iter(data)
-        done, n_samples, fp = stream(plan, source, acc, 0, 0, progress, total, expect=prints,
-                                     desc=f"repsim.compare pass {k + 1}/{memory.n_passes}")
-        if k == 0:
-            if acc.n == 0:
-                raise ValueError(f"data yielded {done} batches but no rows")
-            prints, n = fp, acc.n
+        runner.run(k, acc)
         pairs = set(kept)
         for a, r in enumerate(plan.rows):
             for b, c in enumerate(plan.cols):
@@ -253,7 +271,7 @@ def _passes(plan, memory, data, batches, total, progress, stream) -> Report:
     matrices = {m: SimilarityMatrix(spec.name, plan.rows, plan.cols, values[m],
                                     spec.options("feature", {**preset, **plan.options[m]}))
                 for m, (spec, preset) in specs.items()}
-    return _report(plan, matrices, n, n_samples, done, None, {"passes": memory.n_passes}, memory)
+    return runner.report(matrices, None, {"passes": memory.n_passes})
 
 
 class _Columns:
@@ -284,21 +302,16 @@ def _gram_passes(plan, memory, data, batches, total, progress, stream) -> Report
     """Gram space (the memory plan's): every pass collects a block of every site's columns for all n rows and adds
     it to the site's n × n Gram (GramMoments, exact); the metrics come from the Grams. Every pass must see the same
     batches (fingerprints of the first pass)."""
-    grams, prints, n = None, None, None
+    grams = None
+    runner = _Passes(plan, memory, data, batches, total, progress, stream, label="Gram ")
     for k, (f0, f1) in enumerate(memory.passes):
-        spans = {s: (round(f0 * p), round(f1 * p)) for s, p in memory.sites.items()}
-        cols = _Columns(spans)
-        source = batches if k == 0 else iter(data)
-        done, n_samples, fp = stream(plan, source, cols, 0, 0, progress, total, expect=prints,
-                                     desc=f"repsim.compare Gram pass {k + 1}/{memory.n_passes}")
-        if k == 0:
-            if cols.n == 0:
-                raise ValueError(f"data yielded {done} batches but no rows")
-            prints, n = fp, cols.n
-            grams = GramMoments(n, sites=list(memory.sites))
+        cols = _Columns({s: (round(f0 * p), round(f1 * p)) for s, p in memory.sites.items()})
+        runner.run(k, cols)
+        if grams is None:
+            grams = GramMoments(runner.n, sites=list(memory.sites))
         for site, block in cols.blocks():
             grams.update_features({site: block})
             del block
         del cols
     matrices = {m: grams.matrix(m, rows=plan.rows, cols=plan.cols, **plan.options[m]) for m in plan.metrics}
-    return _report(plan, matrices, n, n_samples, done, grams, {"space": "gram", "passes": memory.n_passes}, memory)
+    return runner.report(matrices, grams, {"space": "gram", "passes": memory.n_passes})
