@@ -111,19 +111,6 @@ void gram_block(const CArray& W, std::int64_t i0, std::int64_t j0, FArray C, boo
     repsim::gram_tiles(w, rows, d, i0, ni, j0, nj, c, std::max<std::int64_t>(ni, 1), upper, edge);
 }
 
-// G (d × d, column-major, upper triangle) += Wᵀ W (W rows × d, row-major), in tiles of at most `edge` columns.
-void syrk_tiles(const CArray& W, FArray G, std::int64_t edge) {
-    if (W.ndim() != 2 || G.ndim() != 2) throw std::invalid_argument("W and G must be 2-D");
-    const std::int64_t rows = W.shape(0), d = W.shape(1);
-    if (G.shape(0) != d || G.shape(1) != d) throw std::invalid_argument("G must be d x d with d = W.shape[1]");
-    if (!G.writeable()) throw std::invalid_argument("G must be writeable");
-    if (d > 2147483647 || rows > 2147483647) throw std::invalid_argument("W is too large for 32-bit BLAS");
-    load_lapack();
-    const double* w = W.data();
-    double* g = G.mutable_data();
-    py::gil_scoped_release release;
-    repsim::syrk_tiles(w, rows, d, g, edge);
-}
 using Mask = py::array_t<bool, py::array::c_style>;
 
 // Checked view of the match problem: A (p×p), B (q×q), C (p×q), mu (p), nu (q), all C-contiguous float64.
@@ -219,9 +206,6 @@ PYBIND11_MODULE(_core, m) {
     m.attr("MAX_NORM") = repsim::kMaxNorm;         // augment.hpp: largest accepted squared row norm |x - c|^2
     m.attr("DEP_TOL") = repsim::match::kIndepTol;  // maxmatch.hpp: squared relative independence tolerance
     m.attr("ONE_TOL") = repsim::match::kOneTol;    // maxmatch.hpp: squared relative "1 in the raw span" tolerance
-    m.def("syrk_tiles", &syrk_tiles, py::arg("W").noconvert(), py::arg("G").noconvert(), py::arg("edge"),
-          "G += W^T W into the upper triangle of the Fortran-ordered d x d G, in tiles of at most edge columns "
-          "(DSYRK on the diagonal, DGEMM above it; SciPy's BLAS, GIL released).");
     m.def("gram_block", &gram_block, py::arg("W").noconvert(), py::arg("i0"), py::arg("j0"), py::arg("C").noconvert(),
           py::arg("upper"), py::arg("edge"),
           "C += W[:, i0:i0+C.shape[0]]^T W[:, j0:j0+C.shape[1]] into the Fortran-ordered C, in tiles of at most edge "

@@ -2,7 +2,7 @@
 
 No single BLAS call of the per-batch update sees more than ``TILE_EDGE`` columns (repsim._limits): diagonal tiles by
 DSYRK, tiles above the diagonal by DGEMM, written in place into the upper triangle of the Fortran-ordered G. The
-compiled core does it with SciPy's own BLAS routines and the GIL released (``_core.syrk_tiles``); without it the
+compiled core does it with SciPy's own BLAS routines and the GIL released (``_core.gram_block``); without it the
 same tiles go through SciPy's wrappers (a tile that is not contiguous in G is copied in and out).
 """
 from __future__ import annotations
@@ -22,27 +22,30 @@ def tile_bounds(d: int, edge: int | None = None) -> list[tuple[int, int]]:
     return [(j0, min(d, j0 + step)) for j0 in range(0, d, step)]
 
 
-def add_gram(G: np.ndarray, W: np.ndarray, edge: int | None = None) -> None:
-    """G[upper] += WᵀW in place: W is a C-ordered (rows, d) float64 batch, G the Fortran-ordered (d, d) statistics;
-    tiles of at most ``edge`` (default TILE_EDGE) columns."""
+def add_block(W: np.ndarray, i0: int, j0: int, C: np.ndarray, upper: bool, edge: int | None = None) -> None:
+    """C += W[:, i0:i0+ni]ᵀ W[:, j0:j0+nj] in place, (ni, nj) = C.shape, in tiles of at most ``edge`` (default
+    TILE_EDGE) columns. W: the C-ordered (rows, d) float64 batch; C: a Fortran-ordered float64 block of the
+    statistics. ``upper`` (a diagonal block: i0 == j0, ni == nj): only the tiles on and above the diagonal, DSYRK on
+    the diagonal ones, and only C's upper triangle is written. The joint matrix is the block (0, 0) of all d
+    columns."""
     edge = TILE_EDGE if edge is None else edge
-    d = W.shape[1]
+    if C.size == 0:
+        return
     if HAVE_CORE:
         try:
-            _core.syrk_tiles(W, G, edge)
+            _core.gram_block(W, i0, j0, C, upper, edge)
             return
         except ValueError:  # pragma: no cover - SciPy without the cython_blas capsules
             pass
-    if d <= edge:
-        out = blas.dsyrk(1.0, W.T, beta=1.0, c=G, trans=0, lower=0, overwrite_c=1)
-        if not np.shares_memory(out, G):  # pragma: no cover - scipy honours overwrite_c for F-ordered fp64
-            G[...] = out
-        return
-    bounds = tile_bounds(d, edge)
-    for j0, j1 in bounds:
-        WJ = W[:, j0:j1]
-        G[j0:j1, j0:j1] = blas.dsyrk(1.0, WJ.T, beta=1.0, c=G[j0:j1, j0:j1], trans=0, lower=0)
-        for i0, i1 in bounds:
-            if i0 >= j0:
+    ni, nj = C.shape
+    rows_i = tile_bounds(ni, edge)
+    for b0, b1 in tile_bounds(nj, edge):
+        WB = W[:, j0 + b0 : j0 + b1]
+        for a0, a1 in rows_i:
+            if upper and a0 > b0:
                 break
-            G[i0:i1, j0:j1] = blas.dgemm(1.0, W[:, i0:i1], WJ, beta=1.0, c=G[i0:i1, j0:j1], trans_a=1)
+            c = C[a0:a1, b0:b1]  # a tile that is not contiguous in C is copied in and out by SciPy's wrapper
+            if upper and a0 == b0:
+                C[a0:a1, b0:b1] = blas.dsyrk(1.0, WB.T, beta=1.0, c=c, trans=0, lower=0)
+            else:
+                C[a0:a1, b0:b1] = blas.dgemm(1.0, W[:, i0 + a0 : i0 + a1], WB, beta=1.0, c=c, trans_a=1)

@@ -38,14 +38,6 @@ def fill_augmented(
     or (-1, -1).
     """
 
-def syrk_tiles(W: npt.NDArray[np.float64], G: npt.NDArray[np.float64], edge: SupportsIndex) -> None:
-    """G += Wᵀ W into the upper triangle of G, in tiles of at most ``edge`` columns (DSYRK on the diagonal tiles,
-    DGEMM above them; SciPy's BLAS borrowed as PyCapsules, GIL released).
-
-    W: (rows, d) float64, C-contiguous, no conversion. G: (d, d) float64, Fortran-contiguous, writeable, no
-    conversion; only its upper triangle is written. Raises ValueError when SciPy's dsyrk/dgemm cannot be found.
-    """
-
 def gram_block(
     W: npt.NDArray[np.float64],
     i0: SupportsIndex,

@@ -20,7 +20,7 @@ from .torch import Capture, layer_specs
 class Estimator:
     """How one estimator accumulates: a new accumulator, one read back from a checkpoint, what it computes."""
 
-    new: Callable  # (plan) -> accumulator
+    new: Callable  # (plan, memory plan or None, kept pairs of one pass) -> accumulator
     load: Callable  # (path, precision) -> accumulator
     precisions: tuple
     metrics: tuple
@@ -29,13 +29,23 @@ class Estimator:
 
 
 ESTIMATORS = {
-    "exact": Estimator(lambda plan: Moments(precision=plan.precision, pairs=plan.pairs, groups=plan.groups),
+    "exact": Estimator(lambda plan, memory, kept: _moments(plan, memory, kept),
                        lambda path, p: Moments.load(path, precision=p),
                        ("fp64", "window32"), registry.names("feature", matrix=True), True, False),
-    "minibatch": Estimator(lambda plan: MinibatchCKA(plan.batch_size, plan.precision),
+    "minibatch": Estimator(lambda plan, memory, kept: MinibatchCKA(plan.batch_size, plan.precision),
                            lambda path, p: MinibatchCKA.load(path),
                            ("fp64", "fp32"), ("cka",), False, True),
 }
+
+
+def _moments(plan, memory, kept) -> Moments:
+    """The exact accumulator of one pass: the joint matrix (kept None) or the pairs the memory plan assigned, under
+    its budget."""
+    if memory is None:
+        return Moments(precision=plan.precision, pairs=plan.pairs, groups=plan.groups)
+    names = list(memory.sites)
+    pairs = "all" if kept is None else [(names[i], names[j]) for i, j in kept]
+    return Moments(precision=plan.precision, pairs=pairs, max_memory=memory.budget)
 
 
 @dataclass
@@ -73,8 +83,9 @@ class Plan:
         return {"estimator": self.estimator, "batch_size": self.batch_size, "precision": self.precision,
                 "sites": self.sites, "layers": self.layer_info, "pairs": pairs}
 
-    def new_accumulator(self):
-        return ESTIMATORS[self.estimator].new(self)
+    def new_accumulator(self, memory=None, kept=None):
+        """A new accumulator for one pass of the memory plan (``kept``: its cross pairs, None for every pair)."""
+        return ESTIMATORS[self.estimator].new(self, memory, kept)
 
     def load_accumulator(self, path):
         return ESTIMATORS[self.estimator].load(path, self.precision)

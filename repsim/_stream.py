@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 from tqdm.std import tqdm
@@ -47,30 +48,45 @@ def hooked(plan: Plan):
             mod.training = flag
 
 
-def probe(plan: Plan, batch) -> dict:
-    """The activations of every site on one batch (to learn the widths before planning the memory)."""
+@dataclass
+class Probed:
+    """A batch already run through the models (by :func:`probe`): :func:`stream` uses its activations instead of
+    running the models on it again."""
+
+    batch: object
+    acts: dict
+    sizes: dict
+
+
+def probe(plan: Plan, batch) -> Probed:
+    """Run the models on one batch (to learn the widths before planning the memory); the result goes first into
+    :func:`stream`, which does not run the models on that batch again."""
     with hooked(plan):
         acts, sizes = _forward_all(plan, batch, 0)
         _check_batch_sizes(sizes, 0)
         _check_rows(acts, 0)
-    return acts
+    return Probed(batch, acts, sizes)
 
 
 def stream(plan: Plan, batches, acc, start: int, n_samples: int, progress: bool, total=None, expect=None,
            desc: str = "repsim.compare") -> tuple[int, int, list]:
     """Feed ``batches`` (an iterator; the first ``start`` batches already consumed) through the plan's models into
     ``acc``; return (batches consumed, samples seen, the batches' fingerprints). With ``expect`` (the fingerprints
-    of an earlier pass) every batch must be the same as in that pass (ValueError otherwise)."""
+    of an earlier pass) every batch must be the same as in that pass (ValueError otherwise). An item that is a
+    :class:`Probed` batch is accumulated from the activations it carries."""
     done, prints = start, []
     bar = tqdm(batches, total=total, initial=start, disable=not progress, desc=desc, unit="batch")
     try:
         with hooked(plan):
             for batch in bar:
+                if isinstance(batch, Probed):
+                    batch, acts, sizes = batch.batch, batch.acts, batch.sizes
+                else:
+                    acts, sizes = _forward_all(plan, batch, done)
+                    _check_batch_sizes(sizes, done)
+                    _check_rows(acts, done)
                 if expect is not None:
                     prints.append(_check_same(batch, expect, done))
-                acts, sizes = _forward_all(plan, batch, done)
-                _check_batch_sizes(sizes, done)
-                _check_rows(acts, done)
                 acc.update(acts)
                 n_samples += next(iter(sizes[next(iter(plan.models))].values()))
                 done += 1

@@ -15,7 +15,7 @@ from ._validation import check_debiased_n, check_pair, choice, first_nonfinite, 
 from .accumulator import measure_value
 from .gram import GramMoments, choose_space
 from .gram.space import SPACES
-from .metrics.cca import CCAResult, PWCCAResult
+from .metrics.cca import CCAResult
 from .metrics.maps import AffineMap
 from .metrics.match import Match, MatchCurve, SimpleMatches
 from .metrics.registry import BANDWIDTHS, KERNELS, REGISTRY, REQUIRED, MeasureSpec, resolve

@@ -9,9 +9,10 @@ the models). :class:`BlockedStore` keeps exactly what the kept pairs need:
 * ``tail``     — Σ x̃_s a_t and Σ x̃_s (the third-order and first-order columns), valid where t = s or (s, t) is kept;
 * ``corner``   — Σ a_s a_t, Σ a_s and n, valid where t = s or (s, t) is kept;
 
-memory Σ_s (p_s + 1)² + Σ_kept p_s p_t (plus P·(L + 1) + (L + 1)² words). The entries of pairs that are not kept
-are held at 0: they cannot be moved to another reference without the cross block (the shift mixes a_t with
-Σ x̃_s x̃_tᵀ δ_t), so they are never read.
+memory Σ_s (p_s + 1)² + Σ_kept p_s p_t (plus P·(L + 1) + (L + 1)² words). The tail and corner entries of pairs
+that are not kept are accumulated (one GEMM covers the whole tail) but never read: they cannot be moved to another
+reference without the cross block (the shift mixes a_t with Σ x̃_s x̃_tᵀ δ_t), so a shift drops them and the saved
+form holds them at 0.
 
 Everything a metric reads about a kept pair (s, t) is the joint G restricted to the rows and columns
 [x̃_s, x̃_t, a_s, a_t, 1]: :meth:`BlockedStore.local` assembles that small matrix, and the exact shift, the views and
@@ -24,18 +25,9 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from ._blas import add_gram
-from ._engines import HAVE_CORE, _core
-from ._limits import MAX_STATISTIC, TILE_EDGE
-from .statistics import (
-    FullStatistics,
-    Layout,
-    PairStatistics,
-    check_finite_statistics,
-    shift_upper,
-    site_sums,
-    symmetrize_upper,
-)
+from ._blas import add_block
+from ._limits import MAX_STATISTIC
+from .statistics import Layout, PairStatistics, check_finite_statistics, full_statistics, shift_upper, site_sums
 from .views import Memo
 
 ALL = "all"
@@ -127,7 +119,7 @@ class JointStore:
         return self.G.nbytes
 
     def add(self, W: np.ndarray) -> None:
-        add_gram(self.G, W)  # G += WᵀW in place, in tiles of bounded edge (repsim._blas)
+        add_block(W, 0, 0, self.G, upper=True)  # G += WᵀW in place, in tiles of bounded edge
 
     def add_dense(self, G_upper: np.ndarray) -> None:
         self.G += G_upper
@@ -146,6 +138,12 @@ class JointStore:
 
     def check_finite(self, what: str) -> None:
         check_finite_statistics(self.G, self.layout.n_features, what)
+
+    def view(self, kind: str, n: int, deltas, reference, center: bool):
+        """The joint path's views: the lazy pair view on G itself, or the full view of a shifted copy."""
+        if kind == "pairs":
+            return PairStatistics(self.G, self.layout, n, deltas, center, MAX_STATISTIC, reference)
+        return full_statistics(self.G.copy(order="F"), self.layout, n, deltas, reference, center)
 
     def packed(self) -> np.ndarray:
         """The upper triangle, row by row (the saved and all-reduced form)."""
@@ -215,12 +213,11 @@ class BlockedStore:
         lay, P = self.layout, self.layout.n_features
         for k, s in enumerate(lay.sites):
             off = lay.offsets[k]
-            _gram_block(W, off, off, self.diag[k], upper=True)
+            add_block(W, off, off, self.diag[k], upper=True)
         for (i, j), B in self.blocks.items():
-            _gram_block(W, lay.offsets[i], lay.offsets[j], B, upper=False)
-        _gram_block(W, 0, P, self.tail, upper=False)
-        _gram_block(W, P, P, self.corner, upper=True)
-        self._clear_unkept()
+            add_block(W, lay.offsets[i], lay.offsets[j], B, upper=False)
+        add_block(W, 0, P, self.tail, upper=False)  # every site's x̃ against every a_t: one GEMM, kept or not
+        add_block(W, P, P, self.corner, upper=True)
 
     def _clear_unkept(self) -> None:
         L = len(self.layout.sites)
@@ -247,7 +244,8 @@ class BlockedStore:
 
     def packed(self) -> np.ndarray:
         """Every stored entry as one vector (diagonal blocks by their upper triangles): the saved and all-reduced
-        form."""
+        form, with the entries of pairs that are not kept at 0."""
+        self._clear_unkept()
         parts = [b[np.triu_indices(b.shape[0])] for b in self.diag]
         parts += [self.blocks[ij].ravel(order="F") for ij in self.cross]
         parts += [self.tail.ravel(order="F"), self.corner[np.triu_indices(self.corner.shape[0])]]
@@ -338,23 +336,14 @@ class BlockedStore:
             out._scatter(i, j, shift_upper(G, local, [deltas[i], deltas[j]]), local, own=False)
         return out
 
+    def view(self, kind: str, n: int, deltas, reference, center: bool) -> "BlockedView":
+        return BlockedView(self, n, reference, deltas, center, kind)
+
     def not_kept_message(self, x: str, y: str) -> str:
         return (
             f"the statistics of sites {x!r} and {y!r} were not kept: this Moments keeps only the pairs it was asked "
             "for (pairs=...); accumulate with pairs='all', or with this pair in pairs, to compare them"
         )
-
-
-def _gram_block(W: np.ndarray, i0: int, j0: int, C: np.ndarray, upper: bool) -> None:
-    """C += W[:, i0:i0+ni]ᵀ W[:, j0:j0+nj] in place (tiles of TILE_EDGE; SciPy's BLAS from C++ when built)."""
-    if C.size == 0:
-        return
-    if HAVE_CORE:
-        _core.gram_block(W, i0, j0, C, upper, TILE_EDGE)
-        return
-    ni, nj = C.shape
-    A, B = W[:, i0 : i0 + ni], W[:, j0 : j0 + nj]
-    C += np.triu(A.T @ B) if upper else A.T @ B  # pragma: no cover - machines without the compiled core
 
 
 class BlockedView(Memo):
@@ -391,13 +380,7 @@ class BlockedView(Memo):
         if self._kind == "pairs":
             view = PairStatistics(G, local, self.n, deltas, self.centered, MAX_STATISTIC, ref)
         else:
-            G = shift_upper(G, local, deltas)
-            check_finite_statistics(G, local.n_features, "centring the statistics" if self.centered
-                                    else "moving the statistics to the origin (uncentred metrics)")
-            if self.centered:  # the sums are exactly zero about the mean; remove their rounding
-                for s in local.sites:
-                    G[local.cols(s), local.one] = 0.0
-            view = FullStatistics(symmetrize_upper(G), local, self.n, ref, self.centered)
+            view = full_statistics(G, local, self.n, deltas, ref, self.centered)
         self._locals[key] = view
         if len(self._locals) > self._CACHE:
             self._locals.popitem(last=False)

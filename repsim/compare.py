@@ -18,7 +18,6 @@ from .accumulator import measure_value
 from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import registry
 from .gram import GramMoments
-from .moments import Moments
 from .results import Report, SimilarityMatrix
 
 __all__ = ["Report", "compare"]
@@ -151,17 +150,17 @@ def compare(
     first = next(it, _END)
     if first is _END:
         raise ValueError("data yielded no batches")
-    acts = probe(plan, first)  # the widths, before anything is allocated
+    probed = probe(plan, first)  # the widths before anything is allocated; this batch is not run again
+    acts = probed.acts
     rows = next(iter(acts.values())).shape[0]
     gram = plan.checkpoint is None and all("gram" in registry.lookup(m).spaces for m in plan.metrics)
     memory = planner.plan({s: int(a.shape[1]) for s, a in acts.items()}, plan.pairs, plan.groups,
                           n=rows * total if total else None, max_memory=max_memory, batch_rows=max(rows, 1),
                           max_passes=1 if plan.checkpoint is not None else None,
                           activation_bytes=sum(a.numel() * a.element_size() for a in acts.values()), gram=gram)
-    del acts
     if progress:
         tqdm.write(str(memory), file=sys.stderr)
-    batches = itertools.chain([first], it)
+    batches = itertools.chain([probed], it)
     if memory.n_passes > 1 and it is data:
         raise ValueError(
             f"the statistics need {memory.n_passes} passes over the data under the memory budget, but data is an "
@@ -171,7 +170,7 @@ def compare(
         return _gram_passes(plan, memory, data, batches, total, progress, stream)
     if memory.n_passes > 1:
         return _passes(plan, memory, data, batches, total, progress, stream)
-    acc = _moments(plan, memory, memory.passes[0])
+    acc = plan.new_accumulator(memory, memory.passes[0])
     done, n_samples, _ = stream(plan, batches, acc, 0, 0, progress, total)
     return finish(plan, acc, done, n_samples, memory)
 
@@ -184,13 +183,6 @@ def _length(data) -> int | None:
         return len(data)
     except TypeError:
         return None
-
-
-def _moments(plan, memory, kept):
-    """The exact accumulator of one pass: the joint matrix (kept None) or the pairs the memory plan assigned."""
-    names = list(memory.sites)
-    pairs = "all" if kept is None else [(names[i], names[j]) for i, j in kept]
-    return Moments(precision=plan.precision, pairs=pairs, max_memory=memory.budget)
 
 
 def finish(plan, acc, done: int, n_samples: int, memory=None) -> Report:
@@ -258,7 +250,7 @@ def _passes(plan, memory, data, batches, total, progress, stream) -> Report:
     values = {m: np.full((len(plan.rows), len(plan.cols)), np.nan) for m in plan.metrics}
     runner = _Passes(plan, memory, data, batches, total, progress, stream)
     for k, kept in enumerate(memory.passes):
-        acc = _moments(plan, memory, kept)
+        acc = plan.new_accumulator(memory, kept)
         runner.run(k, acc)
         pairs = set(kept)
         for a, r in enumerate(plan.rows):

@@ -4,24 +4,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.linalg import blas
 
 from . import _validation
 from ._engines import default_threads, resolve_engine
 from ._files import atomic_write, read_npz
-from ._limits import CCA_RTOL, MAX_STATISTIC, UPDATE_ROWS
+from ._limits import CCA_RTOL, UPDATE_ROWS
 from ._torch_backend import TorchAccumulator
 from .accumulator import SiteBook, measure_matrix, measure_value
-from .blocks import ALL, BlockedStore, BlockedView, JointStore, blocked_nbytes, resolve_pairs
+from .blocks import ALL, BlockedStore, JointStore, blocked_nbytes, resolve_pairs
 from .planner import PlanError, budget_of, parse_bytes, plan
-from .statistics import (
-    FullStatistics,
-    Layout,
-    PairStatistics,
-    check_finite_statistics,
-    shift_upper,
-    symmetrize_upper,
-)
+from .statistics import FullStatistics, Layout, PairStatistics
 
 FORMAT_NAME = "repsim.Moments"
 FORMAT_VERSION = 1  # the joint matrix (pairs="all")
@@ -215,8 +207,7 @@ class Moments(SiteBook):
             array = arrays[site].cpu().numpy() if on_device else arrays[site]
             raise ValueError(_validation.nonfinite_message(order[site], self._batches, array, row))
         if first:
-            P, L = layout.n_features, len(layout.sites)
-            norm_means = acc.norm_means(W) if on_device else norm_sums[P : P + L] / rows
+            norm_means = acc.norm_means(W) if on_device else norm_sums / rows
             _validation.check_norm_means(norm_means, layout, self._batches)
             self._layout, self._reference = layout, reference
             self._store = JointStore(layout) if cross is None else BlockedStore(layout, cross)
@@ -241,23 +232,31 @@ class Moments(SiteBook):
             yield [a[r0:r1] for a in arrays], r0, r1
 
     def _fill_checked(self, arrays, reference, rows: int, layout: Layout):
-        """The fused pass over a CPU batch: (W, first bad (site, row) or None, column sums of W). A batch of more
-        than UPDATE_ROWS rows is checked chunk by chunk into a buffer of UPDATE_ROWS rows and W is None (the update
-        fills and adds it again chunk by chunk, only once every row is known to be good: the statistics change
-        only for a whole good batch), so the buffer never exceeds UPDATE_ROWS × d."""
+        """The fused pass over a CPU batch: (W, first bad (site, row) or None, the first batch's Σ|x̃|² per site).
+
+        A batch of more than UPDATE_ROWS rows is checked chunk by chunk into a buffer of UPDATE_ROWS rows and W is
+        None (the update fills and adds it again chunk by chunk, only once every row is known to be good: the
+        statistics change only for a whole good batch), so the buffer never exceeds UPDATE_ROWS × d."""
         if rows <= UPDATE_ROWS:
             W = self._batch_buffer(rows, layout.d)
             site, row = self._fill(W, arrays, reference, self._n_threads)
-            return W, ((site, row) if site >= 0 else None), W.sum(axis=0) if self._layout is None else None
-        sums = np.zeros(layout.d)
+            return W, ((site, row) if site >= 0 else None), self._norm_sums(W, layout)
+        sums = np.zeros(len(layout.sites))
         for chunk, r0, r1 in self._chunks(arrays, rows):
             W = self._batch_buffer(r1 - r0, layout.d)
             site, row = self._fill(W, chunk, reference, self._n_threads)
             if site >= 0:
                 return None, (site, r0 + row), None
             if self._layout is None:
-                sums += W.sum(axis=0)
-        return None, None, sums
+                sums += self._norm_sums(W, layout)
+        return None, None, sums if self._layout is None else None
+
+    def _norm_sums(self, W: np.ndarray, layout: Layout):
+        """Σ |x̃|² per site over the rows of W (the first batch's spread check), None after the first batch."""
+        if self._layout is not None:
+            return None
+        P = layout.n_features
+        return W[:, P : P + len(layout.sites)].sum(axis=0)
 
     def _check_budget(self, layout: Layout, cross, rows: int, device=None) -> None:
         """PlanError before any allocation when the statistics (and the batch buffer) exceed the budget: by default
@@ -435,54 +434,28 @@ class Moments(SiteBook):
         """Every block of the statistics, shifted to the sample mean (``center=True``) or to 0 (raw moments) and
         symmetrised once, cached until the next update: what the matrix-valued metrics read (CCA family,
         Procrustes, affine maps), whose per-site factorisations are memoised on it."""
-        self._require_data()
-        self._sync()
-        center = bool(center)
-        view = self._views.get(("full", center))
-        if view is None and not self._joint:
-            deltas, ref = self._shift_to(center)
-            view = self._views[("full", center)] = BlockedView(self._store, self._n, ref, deltas, center, "full")
-        if view is None:
-            deltas, ref = self._shift_to(center)
-            G = shift_upper(self._store.G.copy(order="F"), self._layout, deltas)
-            check_finite_statistics(
-                G, self._layout.n_features, "centring the statistics" if center else "moving the statistics to the origin (uncentred metrics)"
-            )
-            if center:  # the sums are exactly zero about the mean; remove their rounding
-                for s in self._layout.sites:
-                    cols = self._layout.cols(s)
-                    G[cols, self._layout.one] = 0.0
-            view = FullStatistics(symmetrize_upper(G), self._layout, self._n, ref, center)
-            self._views[("full", center)] = view
-        return view
+        return self.view("full", center)
 
     def pair_view(self, center: bool = True) -> PairStatistics:
         """Statistics read pair by pair on demand (‖block‖²_F, fourth-order terms, traces, site-pair blocks) about
         the mean or 0: what the trace metrics (linear / debiased CKA, RV, RV2) and the neuron matches read, without
         the copy, shift and symmetrisation of the whole matrix that :meth:`full_view` makes. Always this path,
         whether or not the full view is cached, so a metric's value never depends on what was computed before."""
-        self._require_data()
-        self._sync()
-        center = bool(center)
-        key = ("pairs", center)
-        view = self._views.get(key)
-        if view is None:
-            deltas, ref = self._shift_to(center)
-            if self._joint:
-                view = PairStatistics(self._store.G, self._layout, self._n, deltas, center, MAX_STATISTIC, ref)
-            else:
-                view = BlockedView(self._store, self._n, ref, deltas, center, "pairs")
-            self._views[key] = view
-        return view
+        return self.view("pairs", center)
 
     def view(self, kind: str = "pairs", center: bool = True):
-        """The statistics view a registry measure reads: ``"pairs"`` (:meth:`pair_view`) or ``"full"``
-        (:meth:`full_view`)."""
-        if kind == "pairs":
-            return self.pair_view(center)
-        if kind == "full":
-            return self.full_view(center)
-        raise ValueError(f"Moments has no {kind!r} view (it has 'pairs' and 'full'; Gram views: repsim.GramMoments)")
+        """The statistics view a registry measure reads — ``"pairs"`` (:meth:`pair_view`) or ``"full"``
+        (:meth:`full_view`) — made by the statistics store (joint or pair-blocked), cached until the next update."""
+        if kind not in ("pairs", "full"):
+            raise ValueError(f"Moments has no {kind!r} view (it has 'pairs' and 'full'; Gram views: repsim.GramMoments)")
+        self._require_data()
+        self._sync()
+        key = (kind, bool(center))
+        view = self._views.get(key)
+        if view is None:
+            deltas, ref = self._shift_to(bool(center))
+            view = self._views[key] = self._store.view(kind, self._n, deltas, ref, bool(center))
+        return view
 
     def _shift_to(self, center: bool):
         """Per-site reference moves δ to the sample mean (center) or to 0, and the resulting reference points."""

@@ -147,6 +147,20 @@ def check_finite_statistics(G: np.ndarray, P: int, what: str) -> None:
         )
 
 
+def full_statistics(G: np.ndarray, layout: Layout, n: int, deltas, reference, center: bool) -> "FullStatistics":
+    """The :class:`FullStatistics` of the upper triangle ``G`` (a copy the caller gives away): shifted by δ_s per site,
+    checked, its sums zeroed about the mean (they are exactly 0 there; this removes their rounding), symmetrised."""
+    G = shift_upper(G, layout, deltas)
+    check_finite_statistics(
+        G, layout.n_features,
+        "centring the statistics" if center else "moving the statistics to the origin (uncentred metrics)",
+    )
+    if center:
+        for s in layout.sites:
+            G[layout.cols(s), layout.one] = 0.0
+    return FullStatistics(symmetrize_upper(G), layout, n, reference, center)
+
+
 def site_sums(G: np.ndarray, layout: Layout) -> list[np.ndarray]:
     """Σ x̃ for every site (the ones-column entries of the upper triangle)."""
     return [np.array(G[layout.cols(s), layout.one]) for s in layout.sites]

@@ -218,7 +218,11 @@ def test_compare_keeps_the_blocks_between_two_models_by_default(tmp_path):
     models = {"a": mlp(), "b": mlp()}
     data = [torch.randn(40, 6) + 3 for _ in range(4)]
     kw = dict(metrics=("cka", "debiased_cka", "rv2", "pwcca"), progress=False)
+    calls = []
+    hook = models["a"][0].register_forward_pre_hook(lambda mod, args: calls.append(1))
     between = repsim.compare(models, data, ["0", "2", "4"], **kw)
+    hook.remove()
+    assert len(calls) == len(data)  # the batch probed for the memory plan is not run again
     joint = repsim.compare(models, data, ["0", "2", "4"], pairs="all", **kw)
     for metric in kw["metrics"]:
         np.testing.assert_allclose(between[metric].values, joint[metric].values, rtol=1e-11)

@@ -25,7 +25,7 @@ def test_tiled_update_equals_one_syrk(rng, monkeypatch, use_core, d, edge):
     G = np.asfortranarray(np.triu(rng.normal(size=(d, d))))
     want = blas.dsyrk(1.0, W.T, beta=1.0, c=G.copy(order="F"), trans=0, lower=0)
     lower_before = np.tril(G, -1).copy()
-    _blas.add_gram(G, W, edge)
+    _blas.add_block(W, 0, 0, G, True, edge)
     np.testing.assert_allclose(np.triu(G), np.triu(want), rtol=1e-13, atol=1e-9)
     np.testing.assert_array_equal(np.tril(G, -1), lower_before)  # the lower triangle is never touched
 

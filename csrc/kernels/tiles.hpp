@@ -1,7 +1,7 @@
-// G += Wᵀ W in square tiles of bounded edge: diagonal tiles by DSYRK, off-diagonal tiles by DGEMM, written in place
-// into the upper triangle of the column-major d × d matrix G (leading dimension d). No single BLAS call sees more
-// than `edge` columns, so the size of one call is bounded whatever d is (SciPy's bundled OpenBLAS 0.3.30 crashes in
-// one threaded DSYRK at d ≈ 18,000). The entries are the same sums as one DSYRK over all d columns.
+// Blocks of G += Wᵀ W in square tiles of bounded edge: diagonal tiles by DSYRK, off-diagonal tiles by DGEMM, written
+// in place into a column-major block of the statistics (the joint d × d matrix is the block of all d columns). No
+// single BLAS call sees more than `edge` columns, so the size of one call is bounded whatever d is (SciPy's bundled
+// OpenBLAS 0.3.30 crashes in one threaded DSYRK at d ≈ 18,000). The entries are the same sums as one DSYRK.
 #pragma once
 
 #include <algorithm>
@@ -44,11 +44,6 @@ inline void gram_tiles(const double* W, std::int64_t rows, std::int64_t d, std::
             }
         }
     }
-}
-
-// G (d × d, column-major, upper triangle) += Wᵀ W.
-inline void syrk_tiles(const double* W, std::int64_t rows, std::int64_t d, double* G, std::int64_t edge) {
-    gram_tiles(W, rows, d, 0, d, 0, d, G, d, true, edge);
 }
 
 }  // namespace repsim

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._engines import default_threads, require_core
 from .._limits import DEAD_RTOL
-from .._validation import choice, positive_int, real
+from .._validation import choice, real
 from ..views import FeatureView
 
 

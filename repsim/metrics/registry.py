@@ -221,6 +221,10 @@ def _rbf_router(debiased):
 _TRACE = dict(statistics="moments", spaces=("feature", "gram"))
 _FEATURE = dict(statistics="moments", spaces=("feature",))
 _RBF_DEFAULTS = {"sigma": 0.5, "bandwidth": "median"}
+# cca and cca_r2 read one CCA result (the mean ρ or the mean ρ²)
+_CCA = dict(fn=_cca.cca_from_stats, defaults={"eps": 0.0, "rtol": CCA_RTOL}, router=_full, **_FEATURE,
+            centering="column-centred, standardised", kind="similarity", range=(0.0, 1.0),
+            invariances=(INVERTIBLE, TRANSLATION), reference=HOTELLING)
 
 _ENTRIES = (
     MeasureSpec(
@@ -277,22 +281,14 @@ _ENTRIES = (
         formula="Σ_{i≠j} K_ij L_ij / √(Σ_{i≠j} K_ij² Σ_{i≠j} L_ij²)",
     ),
     MeasureSpec(
-        "cca", _cca.cca_from_stats, {"eps": 0.0, "rtol": CCA_RTOL}, _full, **_FEATURE,
-        ids={"similarity": {"cca-score": {}}},
-        scalar=lambda r: r.mean_rho,
-        centering="column-centred, standardised", kind="similarity", range=(0.0, 1.0),
-        invariances=(INVERTIBLE, TRANSLATION), reference=HOTELLING,
+        "cca", scalar=lambda r: r.mean_rho, ids={"similarity": {"cca-score": {}}},
         summary="mean canonical correlation ρ̄ (all correlations, ranks and weights on the result)",
-        formula="mean of σ(R_x^{-1/2} C R_y^{-1/2})",
+        formula="mean of σ(R_x^{-1/2} C R_y^{-1/2})", **_CCA,
     ),
     MeasureSpec(
-        "cca_r2", _cca.cca_from_stats, {"eps": 0.0, "rtol": CCA_RTOL}, _full, **_FEATURE,
-        ids={"similarity": {"cca-squared_score": {}}},
-        scalar=lambda r: r.mean_rho2,
-        centering="column-centred, standardised", kind="similarity", range=(0.0, 1.0),
-        invariances=(INVERTIBLE, TRANSLATION), reference=HOTELLING,
+        "cca_r2", scalar=lambda r: r.mean_rho2, ids={"similarity": {"cca-squared_score": {}}},
         summary="mean squared canonical correlation ρ̄² (Yanai's R²_CCA)",
-        formula="mean of σ(R_x^{-1/2} C R_y^{-1/2})²",
+        formula="mean of σ(R_x^{-1/2} C R_y^{-1/2})²", **_CCA,
     ),
     MeasureSpec(
         "svcca", _cca.svcca_from_stats, {"keep": 0.99, "k": None, "rtol": CCA_RTOL}, _full, **_FEATURE,
