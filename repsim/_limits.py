@@ -83,3 +83,9 @@ WORKSPACE_BYTES = 256 * 2**20
 # ---------------------------------------------------------------------------------------------------- threads
 #: Most threads any repsim pass starts by default.
 MAX_DEFAULT_THREADS = 8
+
+# ---------------------------------------------------------------------------------------------------- sketches
+#: Sketch widths the planner tries, widest first, when the user allows the approximate feature sketch.
+SKETCH_DIMS = (4096, 2048, 1024, 512, 256, 128, 64)
+#: Rows of the first batch on which the sketch's error is measured (both sides in Gram space: L · rows² float64).
+SKETCH_CHECK_ROWS = 1024

@@ -12,6 +12,7 @@ from torch import nn
 
 from . import _validation
 from ._minibatch import MinibatchCKA, check_batch_size
+from ._sketch import CountSketch, Sketched, measured_error
 from .metrics import registry
 from .moments import Moments
 from .torch import Capture, layer_specs
@@ -72,6 +73,8 @@ class Plan:
     forward: Callable | None
     pairs: object = "all"  # which cross blocks the exact statistics keep (Moments(pairs=...))
     groups: object = None
+    sketch: CountSketch | None = None  # approximate="sketch": the wide sites' hash (set after the memory plan)
+    sketch_error: dict | None = None  # metric → largest |sketched − exact| on the first batch
 
     @property
     def sites(self) -> list:
@@ -84,8 +87,20 @@ class Plan:
                 "sites": self.sites, "layers": self.layer_info, "pairs": pairs}
 
     def new_accumulator(self, memory=None, kept=None):
-        """A new accumulator for one pass of the memory plan (``kept``: its cross pairs, None for every pair)."""
-        return ESTIMATORS[self.estimator].new(self, memory, kept)
+        """A new accumulator for one pass of the memory plan (``kept``: its cross pairs, None for every pair); with
+        a sketch its batches are hashed first."""
+        acc = ESTIMATORS[self.estimator].new(self, memory, kept)
+        return acc if self.sketch is None else Sketched(acc, self.sketch)
+
+    def use_sketch(self, k: int, acts: dict) -> None:
+        """Hash the sites wider than ``k`` from now on; measure the error on ``acts`` (the first batch)."""
+        self.sketch = CountSketch({s: int(a.shape[1]) for s, a in acts.items()}, k)
+        self.sketch_error = measured_error(acts, self.sketch, self.metrics, self.options, self.rows, self.cols)
+
+    @staticmethod
+    def statistics_of(acc):
+        """What a report keeps of an accumulator (the statistics behind a sketch)."""
+        return acc.inner if isinstance(acc, Sketched) else acc
 
     def load_accumulator(self, path):
         return ESTIMATORS[self.estimator].load(path, self.precision)

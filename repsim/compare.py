@@ -7,6 +7,7 @@ implements :class:`repsim.accumulator.Accumulator`, so no step branches on the e
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
 
@@ -14,6 +15,8 @@ import numpy as np
 from tqdm.std import tqdm
 
 from . import planner
+from ._limits import SKETCH_CHECK_ROWS
+from ._validation import integer
 from .accumulator import measure_value
 from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import registry
@@ -43,6 +46,8 @@ def compare(
     precision: str = "fp64",
     pairs=None,
     max_memory=None,
+    approximate=None,
+    sketch_dim=None,
 ) -> Report:
     """Compare the layers of one or more models on the same data in one pass.
 
@@ -113,6 +118,16 @@ def compare(
         the same order, which is checked batch by batch), printed before streaming (``progress=True``) and kept in
         ``Report.plan``. When nothing fits, :class:`repsim.planner.PlanError` says what would. With ``checkpoint``
         only one pass is allowed.
+    approximate : {None, "sketch"}, keyword-only
+        Allow an approximate strategy when no exact plan fits the budget (never used when one does):
+        ``"sketch"`` hashes every layer wider than k to k columns (CountSketch, :mod:`repsim._sketch`; k the widest
+        that fits, or ``sketch_dim``) and accumulates the sketched activations exactly. Only for the Gram-based
+        measures (``"cka"``, ``"debiased_cka"``, ``"rv"``, ``"rv2"``); not with ``checkpoint``. The error is
+        measured on the first batch (both sides exactly, in Gram space) and reported in
+        ``Report.approximation``; every cell involving a sketched layer is marked in
+        ``SimilarityMatrix.approximate`` (``~`` when printed), the others are exact.
+    sketch_dim : int, keyword-only
+        The sketch width k of ``approximate="sketch"``.
 
     Returns
     -------
@@ -135,6 +150,7 @@ def compare(
 
     plan = make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_every, estimator, batch_size,
                      metric_options, forward, precision, pairs)
+    _check_approximate(plan, approximate, sketch_dim)
     total = _length(data)
     resumed = load_checkpoint(plan.checkpoint, plan.checkpoint_meta, plan.load_accumulator) if plan.checkpoint else None
     it = iter(data)
@@ -157,7 +173,10 @@ def compare(
     memory = planner.plan({s: int(a.shape[1]) for s, a in acts.items()}, plan.pairs, plan.groups,
                           n=rows * total if total else None, max_memory=max_memory, batch_rows=max(rows, 1),
                           max_passes=1 if plan.checkpoint is not None else None,
-                          activation_bytes=sum(a.numel() * a.element_size() for a in acts.values()), gram=gram)
+                          activation_bytes=sum(a.numel() * a.element_size() for a in acts.values()), gram=gram,
+                          approximate=approximate, sketch_dim=sketch_dim)
+    if memory.sketch:
+        plan.use_sketch(memory.sketch, acts)
     if progress:
         tqdm.write(str(memory), file=sys.stderr)
     batches = itertools.chain([probed], it)
@@ -176,6 +195,28 @@ def compare(
 
 
 _END = object()
+SKETCHABLE = ("cka", "debiased_cka", "rv", "rv2")
+
+
+def _check_approximate(plan, approximate, sketch_dim) -> None:
+    if approximate in (None, False):
+        if sketch_dim is not None:
+            raise ValueError("sketch_dim is the width of approximate='sketch'; give approximate='sketch' too")
+        return
+    if approximate != "sketch":
+        raise ValueError(f"approximate must be None or 'sketch', got {approximate!r}")
+    if plan.estimator != "exact":
+        raise ValueError("approximate='sketch' is a strategy of the exact estimator; estimator='minibatch' is "
+                         "already approximate")
+    if plan.checkpoint is not None:
+        raise ValueError("approximate='sketch' cannot be combined with checkpoint (a checkpoint holds exact "
+                         "statistics of one pass)")
+    other = [m for m in plan.metrics if registry.lookup(m).name not in SKETCHABLE]
+    if other:
+        raise ValueError(f"approximate='sketch' approximates only the Gram-based measures {list(SKETCHABLE)}; "
+                         f"metric(s) {other} have no sketch (drop them, or pool the layers to keep them exact)")
+    if sketch_dim is not None:
+        integer(sketch_dim, "sketch_dim", 2, bound="at least")
 
 
 def _length(data) -> int | None:
@@ -194,10 +235,22 @@ def finish(plan, acc, done: int, n_samples: int, memory=None) -> Report:
     if plan.checkpoint is not None:
         save_checkpoint(plan.checkpoint, acc, done, n_samples, plan.checkpoint_meta)
     matrices = {m: acc.matrix(m, rows=plan.rows, cols=plan.cols, **plan.options[m]) for m in plan.metrics}
-    return _report(plan, matrices, acc.n, n_samples, done, acc, acc.info, memory)
+    return _report(plan, matrices, acc.n, n_samples, done, plan.statistics_of(acc), acc.info, memory)
 
 
 def _report(plan, matrices, n, n_samples, done, statistics, info, memory) -> Report:
+    sketch = plan.sketch
+    approximation = None
+    if sketch is not None:
+        approximation = {"strategy": "sketch", "k": sketch.k, "sketched": sketch.sketched,
+                         "measured_error": dict(plan.sketch_error), "check_rows": min(SKETCH_CHECK_ROWS, n)}
+        hashed = set(sketch.sketched)
+        matrices = {
+            m: dataclasses.replace(
+                mat, approximate=[[r in hashed or c in hashed for c in mat.cols] for r in mat.rows],
+                approximation=f"CountSketch to k = {sketch.k} columns; largest |error| measured on the first batch "
+                              f"{plan.sketch_error[m]:.2g}")
+            for m, mat in matrices.items()}
     return Report(
         matrices,
         models=list(plan.models),
@@ -213,6 +266,7 @@ def _report(plan, matrices, n, n_samples, done, statistics, info, memory) -> Rep
         statistics=statistics,
         info=info,
         plan=memory,
+        approximation=approximation,
     )
 
 

@@ -8,8 +8,11 @@ whether it is exact. Strategies, in order of preference:
    (docs/math.md §1.3);
 2. several passes over the data, each keeping every site's own block and the cross blocks that fit (exact; the
    data must yield the same batches in the same order every time — :func:`repsim.compare` checks it);
-3. nothing fits: :class:`PlanError` says what was asked, what each strategy would need, and the changes that fit
-   (pool the layers, keep fewer pairs, raise the budget, or the approximate minibatch estimator).
+3. only when the user allows it (``approximate="sketch"``): the sites wider than k hashed to k columns
+   (CountSketch, :mod:`repsim._sketch`) and the exact plan of the sketched widths — approximate, labelled so in the
+   plan and in every cell it touches, its error measured on the first batch;
+4. nothing fits: :class:`PlanError` says what was asked, what each strategy would need, and the changes that fit
+   (pool the layers, keep fewer pairs, raise the budget, or allow an approximation).
 
 Memory model (bytes, float64): joint (Σp + L + 1)²; blocked Σp_s² + Σ_kept p_s p_t + P(L + 1) + (L + 1)²; plus the
 batch buffer of augmented rows, min(rows, UPDATE_ROWS) × (Σp + L + 1); plus, for a run over models, one batch's captured activations
@@ -22,7 +25,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from ._limits import GRAM_RATIO, MEMORY_FRACTION, PLAN_BATCH_ROWS, UPDATE_ROWS, WORKSPACE_BYTES
+from ._limits import GRAM_RATIO, MEMORY_FRACTION, PLAN_BATCH_ROWS, SKETCH_DIMS, UPDATE_ROWS, WORKSPACE_BYTES
 from .blocks import blocked_nbytes, resolve_pairs
 from .gram.space import available_memory, gram_nbytes
 
@@ -99,6 +102,8 @@ class MemoryPlan:
     batch_rows: int = PLAN_BATCH_ROWS
     notes: tuple = field(default_factory=tuple)
     space: str = "feature"  # "gram": passes over column blocks into n × n Grams (``passes`` = column fractions)
+    sketch: int | None = None  # approximate: the sites wider than this were hashed to this many columns
+    sketched: tuple = ()  # those sites
 
     @property
     def n_passes(self) -> int:
@@ -106,7 +111,7 @@ class MemoryPlan:
 
     @property
     def exact(self) -> bool:
-        return all(s.exact for s in self.steps)
+        return self.sketch is None and all(s.exact for s in self.steps)
 
     @property
     def flops_per_row(self) -> float:
@@ -120,7 +125,9 @@ class MemoryPlan:
         widths = list(self.sites.values())
         head = (f"repsim plan: {len(widths)} sites (Σp = {sum(widths):,}), budget {_fmt_bytes(self.budget)}, "
                 f"{self.n_passes} pass{'es' if self.n_passes != 1 else ''}, peak {_fmt_bytes(self.peak)}"
-                + (f", n = {self.n:,}" if self.n else ""))
+                + (f", n = {self.n:,}" if self.n else "")
+                + (f"; APPROXIMATE: {len(self.sketched)} sites sketched to {self.sketch} columns" if self.sketch
+                   else ""))
         rows = [("blocks", "strategy", "memory", "flops / row", "exact")]
         rows += [(s.what, s.strategy, _fmt_bytes(s.nbytes), f"{s.flops_per_row:.3g}", "yes" if s.exact else "no")
                  for s in self.steps]
@@ -139,7 +146,8 @@ class PlanError(ValueError):
 
 def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=None,
          batch_rows: int = PLAN_BATCH_ROWS, max_passes: int | None = None, activation_bytes: int = 0,
-         workspace: int = WORKSPACE_BYTES, gram: bool = False) -> MemoryPlan:
+         workspace: int = WORKSPACE_BYTES, gram: bool = False, approximate=None,
+         sketch_dim: int | None = None) -> MemoryPlan:
     """Plan the exact statistics of ``sites`` under a memory budget.
 
     Parameters
@@ -163,6 +171,12 @@ def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=No
         Gram space is allowed (every measure asked for has a Gram-space form and ``n`` is known): it is chosen when
         the crossover rule says so (Σp > GRAM_RATIO · n, docs/math.md §4.5) and its Grams fit — passes over column
         blocks of every site, each block (n rows) added to the site's n × n Gram (exact).
+    approximate : {None, False, "sketch"}
+        Whether an approximate strategy may be planned when no exact one fits: ``"sketch"`` hashes every site wider
+        than k to k columns (CountSketch; k the widest of SKETCH_DIMS that fits, or ``sketch_dim``) and plans the
+        exact statistics of the sketched widths. The plan and every cell of a sketched site are labelled approximate.
+    sketch_dim : int, optional
+        The sketch width k (only with ``approximate="sketch"``).
 
     Returns
     -------
@@ -174,6 +188,43 @@ def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=No
     PlanError
         When nothing fits: the message gives what each strategy would need and what would fit.
     """
+    if approximate not in (None, False, "sketch"):
+        raise ValueError(f"approximate must be None, False or 'sketch', got {approximate!r}")
+    if sketch_dim is not None and approximate != "sketch":
+        raise ValueError("sketch_dim is the width of approximate='sketch'; give approximate='sketch' too")
+    exact = dict(pairs=pairs, groups=groups, n=n, max_memory=max_memory, batch_rows=batch_rows,
+                 max_passes=max_passes, activation_bytes=activation_bytes, workspace=workspace)
+    try:
+        return _exact_plan(sites, gram=gram, **exact)
+    except PlanError as error:
+        if approximate != "sketch":
+            raise
+        failure = error
+    dims = SKETCH_DIMS if sketch_dim is None else (int(sketch_dim),)
+    widest = max(int(p) for p in sites.values())
+    for k in dims:
+        if k >= widest:
+            continue
+        narrow = {s: min(int(p), k) for s, p in sites.items()}
+        # the sketch holds one float64 copy of a batch of the widest site and its k columns while it hashes
+        extra = 8 * min(batch_rows, UPDATE_ROWS) * (widest + k)
+        try:
+            got = _exact_plan(narrow, gram=False, **{**exact, "activation_bytes": int(activation_bytes) + extra})
+        except PlanError:
+            continue
+        sketched = tuple(s for s, p in sites.items() if int(p) > k)
+        steps = tuple(Step(st.what, f"{st.strategy}, sketched k = {k}", st.nbytes, st.flops_per_row, False)
+                      for st in got.steps)
+        note = (f"APPROXIMATE: {len(sketched)} of {len(sites)} sites hashed to k = {k} columns (CountSketch): each "
+                f"Gram entry has a relative error of order sqrt(2/k) = {math.sqrt(2 / k):.3f}; cells between "
+                "unsketched sites are exact; the error is measured on the first batch",)
+        return MemoryPlan(dict(sites), got.budget, steps, got.passes, got.peak, got.statistics_peak, n, batch_rows,
+                          got.notes + note, got.space, k, sketched)
+    raise PlanError(f"{failure}\nNo sketch width of {list(dims)} fits either.")
+
+
+def _exact_plan(sites, pairs, groups, n, max_memory, batch_rows, max_passes, activation_bytes, workspace,
+                gram) -> MemoryPlan:
     names = tuple(sites)
     widths = [int(sites[s]) for s in names]
     L, P = len(widths), sum(widths)
@@ -282,6 +333,7 @@ def _nothing_fits(names, widths, kept, cross, budget, own, buffer, joint, blocke
                                                           if max_passes is not None else ""),
         "What would fit: pool the widest layers (reduce='pool' averages the spatial or token axes), keep fewer pairs "
         "(pairs='between' or a list), compare fewer layers, raise max_memory, use smaller batches, or allow the "
-        "approximate minibatch estimator (estimator='minibatch', batch_size=...).",
+        "approximate minibatch estimator (estimator='minibatch', batch_size=...), or allow a feature sketch "
+        "(approximate='sketch': every wide site hashed to k columns, labelled approximate).",
     ]
     return "\n".join(lines)

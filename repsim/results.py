@@ -31,6 +31,10 @@ class SimilarityMatrix:
     values : ndarray of shape (len(rows), len(cols))
     options : dict
         The metric's options (e.g. ``{"center": True}``).
+    approximate : ndarray of bool, same shape as values, or None
+        The cells computed by an approximate strategy (``compare(..., approximate="sketch")``); None: every cell is
+        exact. ``approximation`` says how they were approximated and the error measured.
+    approximation : str or None
     """
 
     metric: str
@@ -38,6 +42,8 @@ class SimilarityMatrix:
     cols: tuple
     values: np.ndarray
     options: dict = field(default_factory=dict)
+    approximate: object = None
+    approximation: str | None = None
 
     def __post_init__(self):
         v = np.asarray(self.values, dtype=np.float64)
@@ -45,12 +51,26 @@ class SimilarityMatrix:
             raise ValueError(f"values has shape {v.shape}, expected {(len(self.rows), len(self.cols))}")
         v.setflags(write=False)
         object.__setattr__(self, "values", v)
+        if self.approximate is not None:
+            a = np.asarray(self.approximate, dtype=bool)
+            if a.shape != v.shape:
+                raise ValueError(f"approximate has shape {a.shape}, expected {v.shape}")
+            if not a.any():
+                a = None
+            else:
+                a.setflags(write=False)
+            object.__setattr__(self, "approximate", a)
         object.__setattr__(self, "rows", tuple(self.rows))
         object.__setattr__(self, "cols", tuple(self.cols))
 
     @property
     def shape(self):
         return self.values.shape
+
+    @property
+    def exact(self) -> bool:
+        """Whether every cell is exact."""
+        return self.approximate is None
 
     def __getitem__(self, key):
         """``m["layer1", "layer2"]`` by labels, or integer indices as on ``values``."""
@@ -72,6 +92,8 @@ class SimilarityMatrix:
             "rows": list(self.rows),
             "cols": list(self.cols),
             "values": vals,
+            "approximate": None if self.approximate is None else self.approximate.tolist(),
+            "approximation": self.approximation,
         }
 
     def to_pandas(self):
@@ -88,8 +110,12 @@ class SimilarityMatrix:
         width = max([len(r) for r in self.rows] + [4])
         cw = max([len(c) for c in self.cols] + [8])
         lines = [head, " " * width + "  " + "  ".join(f"{c:>{cw}}" for c in self.cols)]
-        for r, row in zip(self.rows, self.values):
-            lines.append(f"{r:>{width}}  " + "  ".join(f"{v:>{cw}.4f}" for v in row))
+        approx = np.zeros(self.values.shape, bool) if self.approximate is None else self.approximate
+        for r, row, mark in zip(self.rows, self.values, approx):
+            lines.append(f"{r:>{width}}  " + "  ".join(f"{('~' if a else '') + format(v, '.4f'):>{cw}}"
+                                                      for v, a in zip(row, mark)))
+        if self.approximate is not None:
+            lines.append(f"~ approximate: {self.approximation}")
         return "\n".join(lines)
 
 
@@ -133,6 +159,10 @@ class Report:
         dropped).
     plan : repsim.planner.MemoryPlan or None
         The memory plan of the exact statistics (strategy, memory and flops per group of blocks, passes).
+    approximation : dict or None
+        None when every cell is exact; else the approximate strategy (``"sketch"``), its width ``k``, the sketched
+        sites and ``measured_error`` (metric → largest |approximate − exact| over the cells on the first batch's
+        ``check_rows`` rows). The matrices mark their approximate cells (``SimilarityMatrix.approximate``).
     """
 
     def __init__(
@@ -152,6 +182,7 @@ class Report:
         statistics=None,
         info=None,
         plan=None,
+        approximation=None,
     ):
         self.matrices = dict(matrices)
         self.models = tuple(models)
@@ -166,6 +197,7 @@ class Report:
         self.batch_size = batch_size
         self.statistics = statistics
         self.plan = plan
+        self.approximation = approximation
         self.info = dict(info or {})
 
     @property
@@ -229,6 +261,9 @@ class Report:
         if self.batch_size is not None:
             head += f", batch_size={self.batch_size}"
         head += f"; n={self.n} rows from {self.n_samples} samples in {self.n_batches} batches)"
+        if self.approximation is not None:
+            head += (f"\nAPPROXIMATE cells (~): {self.approximation['strategy']} k = {self.approximation['k']}, "
+                     f"measured error on the first batch {self.approximation['measured_error']}")
         lines = [head, self.axes, "metrics: " + ", ".join(self.matrices)]
         for m in self.matrices.values():
             lines.append("")
@@ -254,6 +289,7 @@ class Report:
             "batch_size": self.batch_size,
             "info": self.info,
             "plan": None if self.plan is None else str(self.plan),
+            "approximation": self.approximation,
             "metric_options": self.metric_options,
             "matrices": {k: m.to_dict() for k, m in self.matrices.items()},
         }
