@@ -35,6 +35,8 @@ from .api import (
 )
 from .compare import compare
 from .gram import GramMoments
+from . import inference
+from .inference import PermutationResult, permutation_test
 from .metrics.cca import CCAResult, PWCCAResult
 from .metrics.maps import AffineMap, logit_map
 from .metrics.match import Match, MatchCurve, SimpleMatches
@@ -62,6 +64,7 @@ __all__ = [
     "MatchCurve",
     "Moments",
     "PWCCAResult",
+    "PermutationResult",
     "PlanError",
     "Report",
     "SimpleMatches",
@@ -75,8 +78,10 @@ __all__ = [
     "max_match",
     "measure",
     "measures",
+    "inference",
     "plan",
     "procrustes",
+    "permutation_test",
     "pwcca",
     "rv",
     "rv2",

@@ -15,6 +15,10 @@ MAX_STATISTIC = 1e150
 #: Smallest accepted mean squared row norm of a site's first batch, relative to nothing (absolute): below this the
 #: squares underflow and every metric would be 0/0.
 MIN_SPREAD = 1e-140
+#: Largest |activation| of a site's first batch (Moments) or first block (GramMoments) below which its spread is
+#: recomputed in an exactly rescaled copy before the MIN_SPREAD check: √MIN_SPREAD, where the squares that the fused
+#: pass sums may underflow to exactly 0 (data ≈ 1e-300 or subnormal would otherwise pass as "constant").
+SPREAD_RESCAN_VALUE = 1e-70
 #: Largest number of columns any one BLAS level-3 call on the statistics sees: G += WᵀW is done in square tiles of at
 #: most this edge (SciPy's bundled OpenBLAS 0.3.30 segfaults in one threaded DSYRK at d ≈ 18,000 columns).
 TILE_EDGE = 4096
@@ -57,13 +61,20 @@ KEEP_SLACK = 1e-12
 MAP_PIVOT_RTOL = 1e-7
 #: Affine maps: eigenvalues below this fraction of the largest are dropped by the pseudo-inverse.
 MAP_EIG_RTOL = 1e-12
-#: Neuron matches: a neuron whose squared norm is below DEAD_RTOL × the largest of both sides is dead.
-DEAD_RTOL = 1e-28
+#: Neuron matches: a neuron is dead when its squared norm is at most (DEAD_EPS · ε)² × the largest squared norm of
+#: its layer (with ``center=True`` also × its own uncentred squared norm), ε the machine epsilon of the activations'
+#: dtype (float64 when unknown): its vector is then at the rounding level of the layer (float32 noise, a constant
+#: neuron after centring). Relative norm 1.8e-15 for float64, 9.5e-7 for float32, 7.8e-3 for float16.
+DEAD_EPS = 8
 #: Neuron matches: squared relative distance below which a neuron counts as dependent on a span (C++
 #: ``kIndepTol``): 1e-12 squared, i.e. a relative distance of 1e-6.
 DEP_TOL = 1e-12
 #: Neuron matches: a dependent neuron puts 1 in the raw span when n·δ² > ONE_TOL·‖y‖² (C++ ``kOneTol``).
 ONE_TOL = 1e-12
+#: RBF kernels: the smallest accepted γ·D̄ = (mean squared distance between samples)/(2σ²) of a site. Below it the
+#: off-diagonal entries exp(−γD) lie within 1e-8 of 1 and the centred kernel keeps fewer than 8 significant digits
+#: (the σ → ∞ limit of RBF CKA is linear CKA).
+RBF_MIN_EXPONENT = 1e-8
 #: Smallest number of samples of the debiased (HSIC₁) estimators: they divide by n(n − 3).
 DEBIASED_MIN_N = 4
 #: Smallest chunk of the minibatch CKA estimator (HSIC₁ needs 4 rows).

@@ -40,7 +40,9 @@ import numpy as np
 import torch
 from scipy.linalg import blas
 
-from ._files import atomic_write, read_npz
+from ._guard import Guard, locked
+from ._files import (atomic_write, only_fields, read_floats, read_int, read_ints, read_names, read_npz, read_text,
+                     require)
 from ._limits import MINIBATCH_GROUP_BYTES as GROUP_BYTES  # memory of the Grams of the chunks stacked at once
 from ._limits import MINIBATCH_MIN_ROWS as MIN_ROWS
 from ._torch_backend import no_tf32
@@ -175,6 +177,7 @@ class MinibatchCKA(SiteBook):
     def __init__(self, batch_size: int, precision: str = "fp64"):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)} for the minibatch estimator, got {precision!r}")
+        self._guard = Guard()  # the lock and broken flag: repsim/_guard.py
         self.precision = precision
         self.batch_size = check_batch_size(batch_size)
         self._sites: tuple | None = None
@@ -206,11 +209,12 @@ class MinibatchCKA(SiteBook):
     def n_pending(self) -> int:
         return 0 if not self._buffer else int(next(iter(self._buffer.values())).shape[0])
 
+    @locked
     def update(self, acts: dict) -> MinibatchCKA:
-        """Add rows: a dict site → 2-D tensor, every site with the same number of rows."""
+        """Add rows: a dict site → 2-D tensor, every site with the same number of rows (checked before anything
+        changes; the change itself holds Ctrl-C back until it is complete, repsim/_guard.py)."""
         if self._sites is None:
-            self._sites = name_tuple(tuple(acts), "update()", "site")
-            self.hsic = np.zeros((len(self._sites), len(self._sites)))
+            sites = name_tuple(tuple(acts), "update()", "site")
         elif tuple(acts) != self._sites:
             raise ValueError(f"sites changed: expected {list(self.sites)}, got {list(acts)}")
         rows = {int(t.shape[0]) for t in acts.values()}
@@ -218,14 +222,22 @@ class MinibatchCKA(SiteBook):
             raise ValueError(
                 f"every site must have the same number of rows, got { {k: tuple(v.shape) for k, v in acts.items()} }"
             )
-        self.n_rows += rows.pop()
+        with self._guard.commit("update"):
+            if self._sites is None:
+                self._sites = sites
+                self.hsic = np.zeros((len(sites), len(sites)))
+            self.n_rows += rows.pop()
+            self._add_rows(acts)
+        return self
+
+    def _add_rows(self, acts: dict) -> None:
         b = self.batch_size
         if self._buffer:  # complete the pending chunk with the first rows only (no copy of the whole batch)
             need = b - self.n_pending
             head = {s: torch.cat([self._buffer[s].to(acts[s].device), acts[s][:need]]) for s in self.sites}
             if int(head[self.sites[0]].shape[0]) < b:
                 self._buffer = head
-                return self
+                return
             self._add_chunks([head[s].unsqueeze(0) for s in self.sites])
             self._buffer = None
             acts = {s: acts[s][need:] for s in self.sites}
@@ -238,13 +250,14 @@ class MinibatchCKA(SiteBook):
             self._add_chunks([acts[s][start : start + k * b].reshape(k, b, -1) for s in self.sites])
             start += k * b
         self._buffer = {s: acts[s][start:].clone() for s in self.sites} if start < total else None
-        return self
 
+    @locked
     def finalize(self) -> MinibatchCKA:
         """Use the trailing chunk if it has at least 4 rows, else drop it (idempotent)."""
-        if self._buffer and self.n_pending >= MIN_ROWS:
-            self._add_chunks([self._buffer[s].unsqueeze(0) for s in self.sites])
-        self._buffer = None
+        with self._guard.commit("finalize"):
+            if self._buffer and self.n_pending >= MIN_ROWS:
+                self._add_chunks([self._buffer[s].unsqueeze(0) for s in self.sites])
+            self._buffer = None
         return self
 
     @property
@@ -290,6 +303,7 @@ class MinibatchCKA(SiteBook):
                 out[i, j] = self.hsic[a, c] / np.sqrt(den) if diag[a] > 0 and diag[c] > 0 else np.nan
         return out
 
+    @locked
     def matrix(self, metric: str = "cka", rows=None, cols=None, **options) -> SimilarityMatrix:
         """The minibatch CKA matrix between the named sites (ends the stream: :meth:`finalize`). ``metric`` must be
         ``"cka"`` (the estimator's only measure) and it takes no options."""
@@ -305,6 +319,7 @@ class MinibatchCKA(SiteBook):
         opts = {"estimator": "minibatch", "batch_size": self.batch_size, "precision": self.precision}
         return SimilarityMatrix("cka", rows, cols, self.values(rows, cols), opts)
 
+    @locked
     def save(self, path) -> None:
         """Write the estimator's state (sums, counts and pending rows) to a versioned ``.npz`` file, atomically."""
         fields = {"format": np.array(FORMAT_NAME), "version": np.array(FORMAT_VERSION), **self.state()}
@@ -312,9 +327,29 @@ class MinibatchCKA(SiteBook):
 
     @classmethod
     def load(cls, path) -> "MinibatchCKA":
-        """Read a state written by :meth:`save`."""
-        with read_npz(path, FORMAT_NAME, FORMAT_VERSION, {"batch_size", "precision", "sites", "hsic", "counts"}) as d:
-            return cls.from_state({k: d[k] for k in d.files})
+        """Read a state written by :meth:`save`; ValueError naming the file and the field for a damaged or
+        inconsistent file."""
+        required = {"batch_size", "precision", "sites", "hsic", "counts"}
+        with read_npz(path, FORMAT_NAME, FORMAT_VERSION, required) as d:
+            sites = read_names(d, "sites", empty=True)
+            L = len(sites)
+            only_fields(d, {"format", "version", *required, *(f"pending_{k}" for k in range(L))})
+            b = read_int(d, "batch_size", low=MIN_ROWS)
+            st = {"batch_size": b, "precision": read_text(d, "precision", PRECISIONS), "sites": sites,
+                  "hsic": read_floats(d, "hsic", (L, L), source="'sites'"), "counts": read_ints(d, "counts", 3)}
+            chunks, rows, used = st["counts"]
+            names = [f"pending_{k}" for k in range(L) if f"pending_{k}" in d.files]
+            pending = [read_floats(d, name, (None, None), numeric=True) for name in names]
+            waiting = {int(p.shape[0]) for p in pending}
+            require(len(pending) in (0, L) and len(waiting) <= 1 and all(0 < r < b for r in waiting), "pending_0",
+                    f"and the other pending fields must hold the same 1 to {b - 1} rows for each of the {L} sites, got "
+                    f"rows {[int(p.shape[0]) for p in pending]}")
+            require(MIN_ROWS * chunks <= used <= b * chunks and used + sum(waiting) <= rows and (L or not rows),
+                    "counts", f"[chunks, rows, used] = {[chunks, rows, used]} do not fit chunks of {MIN_ROWS} to {b} "
+                    f"rows, {sum(waiting)} rows pending and {L} sites")
+            require(chunks > 0 or not st["hsic"].any(), "hsic", "is not zero, but no chunk was processed")
+            st.update({f"pending_{k}": p for k, p in enumerate(pending)})
+        return cls.from_state(st)
 
     # -- checkpoints
     def state(self) -> dict:

@@ -75,6 +75,7 @@ class Plan:
     groups: object = None
     sketch: CountSketch | None = None  # approximate="sketch": the wide sites' hash (set after the memory plan)
     sketch_error: dict | None = None  # metric → largest |sketched − exact| on the first batch
+    inference: bool = False  # matrices carry the permutation nulls (compare(inference="moments"))
 
     @property
     def sites(self) -> list:

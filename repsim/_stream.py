@@ -214,10 +214,15 @@ def _attention_mask(inputs):
 
 
 def _check_batch_sizes(sizes, index):
-    """sizes: model → layer → batch size. All layers of all models must agree."""
+    """sizes: model → layer → batch size. No layer may be empty, and all layers of all models must agree."""
     first = None
     for model, per_layer in sizes.items():
         for layer, b in per_layer.items():
+            if b == 0:
+                raise ValueError(
+                    f"batch {index}: layer {layer!r} of model {model!r} produced 0 rows (an empty batch); every "
+                    "batch must hold at least one sample: drop empty batches from the data"
+                )
             if first is None:
                 first = (model, layer, b)
                 continue

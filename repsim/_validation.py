@@ -11,9 +11,11 @@ import math
 
 import numpy as np
 
-from ._limits import DEBIASED_MIN_N, MAX_NORM, MIN_SPREAD
+from ._limits import DEBIASED_MIN_N, MAX_BLOCK_NORM, MAX_NORM, MIN_SPREAD, SPREAD_RESCAN_VALUE
 
 _FLOAT_KINDS = (np.float16, np.float32, np.float64)
+#: Machine epsilon of each floating dtype an activation may come in (NumPy or torch name).
+_EPS = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float32": 2.0**-23, "float64": 2.0**-52}
 
 
 def _where(name: str, batch: int | None) -> str:
@@ -32,8 +34,13 @@ def as_float_matrix(a, name: str, batch: int | None = None) -> np.ndarray:
     where = _where(name, batch)
     if _is_torch(a):
         arr = as_float_tensor(a, name, batch, "cpu").numpy()  # one set of tensor checks (dtype, 2-D, upcast)
+    elif isinstance(a, np.ma.MaskedArray):
+        raise TypeError(f"{where}: masked arrays are not supported (the mask would be ignored); pass "
+                        "a.compressed() rows or a.filled(value)")
     elif isinstance(a, np.ndarray):
         arr = a
+    elif hasattr(a, "toarray") and hasattr(a, "nnz"):
+        raise TypeError(f"{where}: sparse matrices are not supported ({type(a).__name__}); pass a.toarray()")
     else:
         try:
             arr = np.asarray(a)
@@ -63,6 +70,7 @@ def as_float_tensor(a, name: str, batch: int | None, device):
         return torch.from_numpy(as_float_matrix(a, name, batch)).to(device)
     if not isinstance(a, torch.Tensor):
         raise TypeError(f"{where}: expected an array or a torch.Tensor, got {type(a).__name__}")
+    check_tensor_storage(a, where)
     t = a.detach()
     if t.is_complex() or not t.is_floating_point():
         raise TypeError(f"{where}: expected a floating-point tensor, got dtype {t.dtype}")
@@ -73,7 +81,60 @@ def as_float_tensor(a, name: str, batch: int | None, device):
     return t.to(device)
 
 
+def check_tensor_storage(t, where: str) -> None:
+    """A torch tensor whose values can be read: TypeError for sparse and nested layouts, ValueError for the 'meta'
+    device (no data), naming ``where``."""
+    nested = bool(getattr(t, "is_nested", False))
+    if nested or str(t.layout) != "torch.strided":
+        raise TypeError(f"{where}: expected a dense tensor, got a {'nested' if nested else t.layout} tensor; "
+                        "convert it with .to_dense() (or torch.nested.to_padded_tensor)")
+    if t.device.type == "meta":
+        raise ValueError(f"{where}: the tensor is on the 'meta' device and holds no data; pass a tensor with values")
+
+
 # ---------------------------------------------------------------------------------------------------- parameters
+def flag(value, name: str) -> bool:
+    """``value`` as a bool: only True / False (NumPy's included), else TypeError naming the argument — a str such
+    as "no" or a number would otherwise be read by its truth value."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool (True or False), got {value!r}")
+
+
+def float_dtype(dtype, name: str = "dtype") -> str:
+    """The name of a floating dtype given as a NumPy or torch dtype or its name ("float16", "bfloat16", "float32",
+    "float64"; None: "float64"); TypeError / ValueError naming the argument otherwise."""
+    if dtype is None:
+        return "float64"
+    key = str(dtype).removeprefix("torch.")
+    if key not in _EPS:
+        try:
+            key = np.dtype(dtype).name
+        except TypeError:
+            raise TypeError(f"{name} must be a floating-point dtype or None, got {dtype!r}") from None
+    if key not in _EPS:
+        raise ValueError(f"{name} must be one of {list(_EPS)} (or None), got {dtype!r}")
+    return key
+
+
+def dtype_eps(dtype, name: str = "dtype") -> float:
+    """The machine epsilon of a floating dtype (see :func:`float_dtype`; None: float64)."""
+    return _EPS[float_dtype(dtype, name)]
+
+
+def input_dtype(*arrays) -> str:
+    """The name of the coarsest floating dtype the caller's arrays came in (before any widening: float16 input counts
+    as float16); inputs without a dtype (lists, DataFrames) count as float64."""
+    return max((_dtype_name(a) for a in arrays), key=_EPS.__getitem__)
+
+
+def _dtype_name(a) -> str:
+    try:
+        return float_dtype(getattr(a, "dtype", None))
+    except (TypeError, ValueError):  # not a float dtype (refused by the array checks)
+        return "float64"
+
+
 def choice(value, name: str, choices) -> str:
     """``value`` if it is one of ``choices``, else ValueError naming the argument and the choices."""
     if not isinstance(value, str) or value not in choices:
@@ -195,6 +256,9 @@ def check_batch(batch, sites: tuple[str, ...] | None, dims: dict[str, int] | Non
             )
         if a.shape[1] == 0:
             raise ValueError(f"site {s!r} (batch {batch_index}): has no features (shape {tuple(a.shape)})")
+    if sites is None and rows > 0:  # the first batch fixes each site's scale: its squares must not underflow
+        for s, a in zip(order, arrays):
+            check_spread(a, f"site {s!r} (batch {batch_index})")
     return order, arrays, rows
 
 
@@ -251,11 +315,70 @@ def check_norm_means(norm_means, layout, batch_index: int) -> None:
     for k, site in enumerate(layout.sites):
         spread = float(norm_means[k])
         if 0.0 < spread < MIN_SPREAD:
-            raise ValueError(
-                f"site {site!r} (batch {batch_index}): the activations' spread (mean squared deviation {spread:.3g}) "
-                f"is too small for float64 fourth-order statistics (< {MIN_SPREAD:g}); multiply them by a constant "
-                "(the similarity metrics are scale invariant)"
-            )
+            raise ValueError(_spread_message(f"site {site!r} (batch {batch_index})", f"{spread:.3g}"))
+
+
+def _spread_message(where: str, spread: str) -> str:
+    return (
+        f"{where}: the activations' spread (mean squared deviation {spread}) is too small for float64 fourth-order "
+        f"statistics (< {MIN_SPREAD:g}: its squares underflow); multiply them by a constant (the similarity metrics "
+        "are scale invariant)"
+    )
+
+
+def _abs_max(a) -> float:
+    """max |a| of a 2-D NumPy array or torch tensor (NaN when it holds a NaN; 0 when empty), without a temporary."""
+    if a.shape[0] * a.shape[1] == 0:
+        return 0.0
+    return max(abs(float(a.max())), abs(float(a.min())))
+
+
+def _log10_spread(a, amax: float) -> float | None:
+    """log₁₀ of the mean squared row norm of the column-centred ``a`` (None when every column is constant),
+    computed on a copy scaled by the power of two that brings max |a| into [0.5, 1): exact, so no square
+    underflows. Constant columns count 0 (not the rounding of their mean)."""
+    a64 = a.detach().cpu().double().numpy() if _is_torch(a) else np.asarray(a, dtype=np.float64)
+    e = math.frexp(amax)[1]
+    scaled = np.ldexp(a64, -e)
+    varying = np.ptp(scaled, axis=0) > 0.0
+    if not varying.any():
+        return None
+    d = scaled[:, varying]
+    d = d - d.mean(axis=0)
+    ms = float(np.einsum("ij,ij->", d, d)) / d.shape[0]
+    return math.log10(ms) + 2 * e * math.log10(2.0)
+
+
+def check_spread(a, where: str) -> None:
+    """A site's first batch (or first Gram block): ValueError when its values are not all equal but their mean
+    squared deviation is below MIN_SPREAD — also when it is so small that the squares underflow to exactly 0
+    (values ≈ 1e-300 or subnormal), which the fused pass alone would take for a constant site."""
+    amax = _abs_max(a)
+    if not 0.0 < amax < SPREAD_RESCAN_VALUE:  # zero, NaN / Inf (reported by the fused pass) or large enough
+        return
+    log_spread = _log10_spread(a, amax)
+    if log_spread is not None and log_spread < math.log10(MIN_SPREAD):
+        exp = math.floor(log_spread)
+        raise ValueError(_spread_message(where, f"≈ {10 ** (log_spread - exp):.3g}e{exp:+d}"))
+
+
+def check_block_norm(a, where: str) -> None:
+    """A Gram-space block: ValueError when (2·max|a|)²·p could exceed MAX_BLOCK_NORM (its Gram entries are squared
+    in the sums), computed without overflowing (values up to the float64 maximum)."""
+    amax = _abs_max(a)
+    if amax > 0.0 and amax > 0.5 * math.sqrt(MAX_BLOCK_NORM / a.shape[1]):
+        raise ValueError(
+            f"{where}: values up to {amax:.3g} are too large for float64 Gram sums (squared row norms could exceed "
+            f"{MAX_BLOCK_NORM:g}); rescale the activations (the metrics are scale invariant)"
+        )
+
+
+def check_gram_block(a, where: str, first: bool) -> None:
+    """The magnitude checks of a (non-empty, finite) Gram-space block: never too large; and, for a site's first
+    block, the spread check of :func:`check_spread`."""
+    check_block_norm(a, where)
+    if first:
+        check_spread(a, where)
 
 
 def check_pair(X, Y, names=("X", "Y")):

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ._limits import CCA_RTOL, ONE_SHOT_CHUNK
-from ._validation import check_debiased_n, check_pair, choice, first_nonfinite, positive_real
+from ._validation import (all_finite, check_debiased_n, check_gram_block, check_pair, choice, first_nonfinite, flag,
+                          input_dtype, positive_real)
 from .accumulator import measure_value
 from .gram import GramMoments, choose_space
 from .gram.space import SPACES
@@ -44,7 +45,11 @@ def one_shot(x, y) -> Moments:
 
 
 def one_shot_gram(x, y, n_threads: int | None = None) -> GramMoments:
-    """A ``GramMoments`` with sites "X" and "Y" from two validated arrays (full columns)."""
+    """A ``GramMoments`` with sites "X" and "Y" from two validated arrays (full columns), each one first block: its
+    magnitude is checked first (values too large for the Gram sums, or a spread whose squares underflow)."""
+    for name, a in (("X", x), ("Y", y)):
+        if all_finite(a):  # non-finite values: GramMoments names the entry
+            check_gram_block(a, name, first=True)
     return GramMoments(x.shape[0], n_threads=n_threads).update_features({"X": x, "Y": y})
 
 
@@ -70,6 +75,8 @@ def evaluate(metric: str, X, Y, *, space: str = "auto", **options):
             space = "feature"
     spec.check_space(space)
     acc = one_shot_gram(x, y) if space == "gram" else one_shot(x, y)
+    if "dtype" in spec.defaults and options.get("dtype") is None:  # the arrays' own precision (neuron matches)
+        options = {**options, "dtype": input_dtype(X, Y)}
     return _on_pair(acc, spec.name, **{**preset, **options})
 
 
@@ -187,10 +194,13 @@ def cka(X, Y, debiased: bool = False, *, kernel: str = "linear", sigma: float = 
     ------
     ValueError
         Non-finite values, row-count mismatch, non-2-D input, ``debiased=True`` with fewer than 4 samples, an
-        unknown ``kernel`` / ``bandwidth`` / ``space``, a non-positive ``sigma``, or ``kernel="rbf"`` with
-        ``space="feature"``.
+        unknown ``kernel`` / ``bandwidth`` / ``space``, a non-positive ``sigma``, ``kernel="rbf"`` with
+        ``space="feature"``; a site whose spread is below 1e-140 (e.g. data ≈ 1e-300: rescale it) or whose values
+        are too large for float64 fourth-order sums (squared row norms above 1e150); a ``sigma`` whose
+        bandwidth σ float64 cannot resolve: 1/(2σ²) overflows, or σ exceeds ≈ 7071 times the root mean squared
+        distance between samples, where every kernel entry is within 1e-8 of 1 (the σ → ∞ limit is linear CKA).
     TypeError
-        Non-floating-point input.
+        Non-floating-point input, a ``debiased`` that is not a bool.
 
     References
     ----------
@@ -201,6 +211,7 @@ def cka(X, Y, debiased: bool = False, *, kernel: str = "linear", sigma: float = 
     if not isinstance(kernel, str) or kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {list(KERNELS)}, got {kernel!r}")
     choice(space, "space", SPACES)
+    debiased = flag(debiased, "debiased")
     if kernel == "rbf":
         if space == "feature":
             raise ValueError(
@@ -351,7 +362,9 @@ def svcca(X, Y, keep: float = 0.99, k: int | None = None, *, return_result: bool
     keep : float in (0, 1], default 0.99
         Fraction of the variance kept on each side.
     k : int, optional
-        Keep exactly k directions per side instead (google's tutorial uses 20 or 50).
+        Keep exactly k directions per side instead (google's tutorial uses 20 or 50). ValueError when k exceeds
+        either side's number of features; a RuntimeWarning when a side has fewer than k directions with variance
+        (then those are kept).
     return_result : bool, default False
         Return the :class:`CCAResult` of the reduced CCA instead of the float.
 
@@ -369,6 +382,7 @@ def svcca(X, Y, keep: float = 0.99, k: int | None = None, *, return_result: bool
     Raghu, Gilmer, Yosinski, Sohl-Dickstein. SVCCA: Singular Vector Canonical Correlation Analysis for Deep
     Learning Dynamics and Interpretability. NeurIPS 2017.
     """
+    return_result = flag(return_result, "return_result")
     res = evaluate("svcca", X, Y, keep=keep, k=k)
     return res if return_result else res.mean_rho
 
@@ -406,6 +420,7 @@ def pwcca(X, Y, convention: str = "morcos", eps: float = 0.0, *, return_result: 
     Morcos, Raghu, Bengio. Insights on representational similarity in neural networks with canonical correlation.
     NeurIPS 2018.
     """
+    return_result = flag(return_result, "return_result")
     res = evaluate("pwcca", X, Y, convention=convention, eps=eps)
     return res if return_result else res.value
 
@@ -460,6 +475,13 @@ def affine_map(X, Y, ridge: float = 0.0) -> AffineMap:
     AffineMap
         ``.W`` (p, q), ``.b`` (q,), ``.r2`` per target dimension, ``.r2_total``, ``.transform(X)``.
 
+    Warns
+    -----
+    RuntimeWarning
+        When constant features of X get weight 0 (ridge = 0); when every feature of X is constant the map is the
+        constant mean of Y (W = 0, b = ȳ, R² = 0 for every non-constant target, 1 for constant ones); when the
+        covariance of X is singular (the minimum-norm map is used).
+
     Invariances
     -----------
     The fitted values (and R²) are invariant to invertible affine maps of X (for ridge = 0) and equivariant to
@@ -473,7 +495,7 @@ def affine_map(X, Y, ridge: float = 0.0) -> AffineMap:
     return evaluate("affine_map", X, Y, ridge=ridge)
 
 
-def max_match(X, Y, eps: float, center: bool = False, dead: str = "count") -> Match:
+def max_match(X, Y, eps: float, center: bool = False, dead: str = "count", dtype=None) -> Match:
     """Maximum ε-approximate match between the neurons of two layers (Wang et al. 2018, Algorithm 1).
 
     (X', Y') is an ε-approximate match when every neuron x ∈ X' has dist(z_x, span z_Y') ≤ ε‖z_x‖ and every
@@ -495,13 +517,28 @@ def max_match(X, Y, eps: float, center: bool = False, dead: str = "count") -> Ma
         False: the linear span of the raw activation vectors, as in the paper. True: centre every neuron first
         (affine span).
     dead : {"count", "exclude"}
-        Dead neurons (all-zero activation; constant ones when ``center=True``) are never matched. "count" keeps
-        them in the denominator of the similarity, as the original code does; "exclude" leaves them out.
+        Dead neurons are never matched: those whose activation vector is at the rounding level of their layer,
+        i.e. whose squared norm is at most (8·ε)² times the largest squared norm in the layer (with ``center=True``
+        also times their own uncentred squared norm), ε the machine epsilon of ``dtype``: all-zero neurons, float32
+        rounding noise, constant neurons when ``center=True`` (docs/matches.md). "count" keeps them in the
+        denominator of the similarity, as the original code does; "exclude" leaves them out.
+    dtype : dtype or str, optional
+        The precision the activations were computed in, which sets the dead-neuron threshold ("float16",
+        "bfloat16", "float32", "float64" or a NumPy / torch dtype). Default: the coarser dtype of X and Y as given
+        (float64 for lists); pass ``"float32"`` when float32 activations were converted to float64.
 
     Returns
     -------
     Match
         ``x_indices``, ``y_indices``, ``similarity`` = (|X*| + |Y*|)/(n_x + n_y), ``eps``.
+
+    Raises
+    ------
+    ValueError
+        ``eps`` outside [0, 1], an unknown ``dead``, the errors of the array checks (non-finite values, row-count
+        mismatch, a site whose spread is below 1e-140 — e.g. data ≈ 1e-300 — with a request to rescale).
+    TypeError
+        Non-floating-point input, a non-numeric ``eps``, a ``center`` that is not a bool, an unknown ``dtype``.
 
     Notes
     -----
@@ -517,10 +554,11 @@ def max_match(X, Y, eps: float, center: bool = False, dead: str = "count") -> Ma
     Wang, Hu, Gu, Wu, Hu, He, Hopcroft. Towards Understanding Learning Representations: To What Extent Do Different
     Neural Networks Learn the Same Representation. NeurIPS 2018.
     """
-    return evaluate("max_match", X, Y, eps=eps, center=center, dead=dead)
+    return evaluate("max_match", X, Y, eps=eps, center=center, dead=dead, dtype=dtype)
 
 
-def match_curve(X, Y, eps=(0.1, 0.2, 0.3, 0.4, 0.5), center: bool = False, dead: str = "count") -> MatchCurve:
+def match_curve(X, Y, eps=(0.1, 0.2, 0.3, 0.4, 0.5), center: bool = False, dead: str = "count",
+                dtype=None) -> MatchCurve:
     """Maximal matching similarity s(ε) for several ε from one factorisation.
 
     Maximum matches are nested (ε₁ < ε₂ ⇒ M(ε₁) ⊆ M(ε₂)), so the largest ε runs first and every smaller one
@@ -531,10 +569,11 @@ def match_curve(X, Y, eps=(0.1, 0.2, 0.3, 0.4, 0.5), center: bool = False, dead:
     MatchCurve
         ``eps``, ``similarity`` and the ``matches`` themselves, in the order of ``eps``.
     """
-    return evaluate("match_curve", X, Y, eps=eps, center=center, dead=dead)
+    return evaluate("match_curve", X, Y, eps=eps, center=center, dead=dead, dtype=dtype)
 
 
-def simple_matches(X, Y, eps: float, center: bool = False, dead: str = "count", n_threads=None) -> SimpleMatches:
+def simple_matches(X, Y, eps: float, center: bool = False, dead: str = "count", n_threads=None,
+                   dtype=None) -> SimpleMatches:
     """The simple matches (distinct v-minimum matches) between two layers at one ε (Wang et al. 2018, Algorithm 2).
 
     For every neuron v of the maximum match, the v-minimum match starts from the maximum match and tries to remove
@@ -547,9 +586,11 @@ def simple_matches(X, Y, eps: float, center: bool = False, dead: str = "count", 
     as v leaves, so O(M³·m) overall; neurons v are processed in parallel over ``n_threads`` C++ threads.
     Measured: all simple matches of a 256-neuron layer pair (M = 256) in 8–9 s on 2 cores.
 
+    Parameters as in :func:`max_match`, and ``n_threads`` (a positive int; default: the number of cores, at most 8).
+
     Returns
     -------
     SimpleMatches
         A list of :class:`Match` (largest first) with ``.sizes``, ``.size_distribution()`` and ``.maximum``.
     """
-    return evaluate("simple_matches", X, Y, eps=eps, center=center, dead=dead, n_threads=n_threads)
+    return evaluate("simple_matches", X, Y, eps=eps, center=center, dead=dead, n_threads=n_threads, dtype=dtype)

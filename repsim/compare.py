@@ -21,6 +21,8 @@ from .accumulator import measure_value
 from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import registry
 from .gram import GramMoments
+from .inference import matrix_test
+from .inference.null import MOMENT_MEASURES, form_of, nonnegative, p_value, view_null
 from .results import Report, SimilarityMatrix
 
 __all__ = ["Report", "compare"]
@@ -48,6 +50,7 @@ def compare(
     max_memory=None,
     approximate=None,
     sketch_dim=None,
+    inference=None,
 ) -> Report:
     """Compare the layers of one or more models on the same data in one pass.
 
@@ -128,6 +131,11 @@ def compare(
         ``SimilarityMatrix.approximate`` (``~`` when printed), the others are exact.
     sketch_dim : int, keyword-only
         The sketch width k of ``approximate="sketch"``.
+    inference : {None, "moments"}, keyword-only
+        ``"moments"``: every matrix of a measure with an exact-moment permutation null ("cka", "debiased_cka",
+        "rv", "rv2") carries ``p_values``, ``null_mean`` and ``null_sd`` — two exact permutation moments of each
+        cell from the same statistics, no permutation drawn (docs/math.md §6); ``report["cka"].significant()``
+        marks the cells that beat chance after Benjamini–Hochberg. Exact estimator only.
 
     Returns
     -------
@@ -151,6 +159,7 @@ def compare(
     plan = make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_every, estimator, batch_size,
                      metric_options, forward, precision, pairs)
     _check_approximate(plan, approximate, sketch_dim)
+    plan.inference = _check_inference(plan, inference)
     total = _length(data)
     resumed = load_checkpoint(plan.checkpoint, plan.checkpoint_meta, plan.load_accumulator) if plan.checkpoint else None
     it = iter(data)
@@ -198,6 +207,25 @@ _END = object()
 SKETCHABLE = ("cka", "debiased_cka", "rv", "rv2")
 
 
+def _check_inference(plan, inference) -> bool:
+    if inference is None or inference is False:
+        return False
+    if inference != "moments":
+        raise ValueError(f"inference must be None or 'moments', got {inference!r}")
+    if plan.estimator != "exact":
+        raise ValueError("inference='moments' reads the exact statistics; estimator='minibatch' has none")
+    if not any(registry.lookup(m).name in MOMENT_MEASURES for m in plan.metrics):
+        raise ValueError(f"inference='moments' covers {sorted(MOMENT_MEASURES)}; none of {list(plan.metrics)} is one")
+    return True
+
+
+def _matrix(plan, acc, m):
+    """One metric's matrix from an accumulator, with its permutation null when the plan asks for inference."""
+    if plan.inference and registry.lookup(m).name in MOMENT_MEASURES:
+        return matrix_test(acc, m, rows=plan.rows, cols=plan.cols, **plan.options[m])
+    return acc.matrix(m, rows=plan.rows, cols=plan.cols, **plan.options[m])
+
+
 def _check_approximate(plan, approximate, sketch_dim) -> None:
     if approximate in (None, False):
         if sketch_dim is not None:
@@ -234,7 +262,7 @@ def finish(plan, acc, done: int, n_samples: int, memory=None) -> Report:
         raise ValueError(f"data yielded {done} batches but no rows")
     if plan.checkpoint is not None:
         save_checkpoint(plan.checkpoint, acc, done, n_samples, plan.checkpoint_meta)
-    matrices = {m: acc.matrix(m, rows=plan.rows, cols=plan.cols, **plan.options[m]) for m in plan.metrics}
+    matrices = {m: _matrix(plan, acc, m) for m in plan.metrics}
     return _report(plan, matrices, acc.n, n_samples, done, plan.statistics_of(acc), acc.info, memory)
 
 
@@ -301,7 +329,10 @@ def _passes(plan, memory, data, batches, total, progress, stream) -> Report:
     names = list(memory.sites)
     index = {s: k for k, s in enumerate(names)}
     specs = {m: registry.resolve(m) for m in plan.metrics}
-    values = {m: np.full((len(plan.rows), len(plan.cols)), np.nan) for m in plan.metrics}
+    shape = (len(plan.rows), len(plan.cols))
+    values = {m: np.full(shape, np.nan) for m in plan.metrics}
+    tested = [m for m in plan.metrics if plan.inference and registry.lookup(m).name in MOMENT_MEASURES]
+    nulls = {m: (np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)) for m in tested}
     runner = _Passes(plan, memory, data, batches, total, progress, stream)
     for k, kept in enumerate(memory.passes):
         acc = plan.new_accumulator(memory, kept)
@@ -313,11 +344,23 @@ def _passes(plan, memory, data, batches, total, progress, stream) -> Report:
                 if (i, j) in pairs or (i == j and k == 0):
                     for m, (spec, _) in specs.items():
                         values[m][a, b] = spec.matrix_value(measure_value(acc, m, r, c, plan.options[m]))
+                        if m in nulls:
+                            _cell_null(acc, m, spec, plan.options[m], r, c, values[m][a, b], nulls[m], (a, b))
         del acc
     matrices = {m: SimilarityMatrix(spec.name, plan.rows, plan.cols, values[m],
-                                    spec.options("feature", {**preset, **plan.options[m]}))
+                                    spec.options("feature", {**preset, **plan.options[m]}),
+                                    **(dict(zip(("p_values", "null_mean", "null_sd"), nulls[m]),
+                                            inference="permutation null, two exact moments") if m in nulls else {}))
                 for m, (spec, preset) in specs.items()}
     return runner.report(matrices, None, {"passes": memory.n_passes})
+
+
+def _cell_null(acc, m, spec, options, r, c, value, out, cell) -> None:
+    form = form_of(spec.name, options)
+    null = view_null(acc.view("pairs", True), r, c, form)
+    out[1][cell], out[2][cell] = null.mean, null.sd
+    if np.isfinite(value):
+        out[0][cell] = p_value(float(value), null, nonnegative(form))[0]
 
 
 class _Columns:
@@ -359,5 +402,5 @@ def _gram_passes(plan, memory, data, batches, total, progress, stream) -> Report
             grams.update_features({site: block})
             del block
         del cols
-    matrices = {m: grams.matrix(m, rows=plan.rows, cols=plan.cols, **plan.options[m]) for m in plan.metrics}
+    matrices = {m: _matrix(plan, grams, m) for m in plan.metrics}
     return runner.report(matrices, grams, {"space": "gram", "passes": memory.n_passes})

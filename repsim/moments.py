@@ -7,7 +7,9 @@ import numpy as np
 
 from . import _validation
 from ._engines import default_threads, resolve_engine
-from ._files import atomic_write, read_npz
+from ._guard import Guard, both_locked, locked
+from ._files import (atomic_write, has_fields, only_fields, read_floats, read_int, read_ints, read_names,
+                     read_npz, read_pairs, require)
 from ._limits import CCA_RTOL, UPDATE_ROWS
 from ._torch_backend import TorchAccumulator
 from .accumulator import SiteBook, measure_matrix, measure_value
@@ -25,8 +27,15 @@ def _mean64(a):
     if _validation._is_torch(a):
         import torch
 
-        return a.to(torch.float64).mean(dim=0).cpu().numpy()
-    return a.mean(axis=0, dtype=np.float64)
+        t = a.to(torch.float64)
+        return (t[0] + (t - t[0]).mean(dim=0)).cpu().numpy()
+    # about the first row: exact for a constant column (a plain mean of tiny equal values can round off them);
+    # in chunks of rows, so a wide first batch is never copied whole
+    first = np.asarray(a[0], dtype=np.float64)
+    total = np.zeros_like(first)
+    for r0 in range(0, a.shape[0], UPDATE_ROWS):
+        total += (np.asarray(a[r0:r0 + UPDATE_ROWS], dtype=np.float64) - first).sum(axis=0)
+    return first + total / a.shape[0]
 
 
 class Moments(SiteBook):
@@ -100,6 +109,7 @@ class Moments(SiteBook):
         groups=None,
         max_memory=None,
     ):
+        self._guard = Guard()  # the lock and broken flag: repsim/_guard.py
         _validation.choice(backend, "backend", ("auto", "numpy", "torch"))
         if not (pairs == ALL and groups is None) and backend == "torch":
             raise ValueError("pairs= other than 'all' accumulates on the CPU; use backend='auto' or 'numpy'")
@@ -148,6 +158,7 @@ class Moments(SiteBook):
     def engine(self) -> str:
         return self._engine_name
 
+    @locked
     def mean(self, site: str) -> np.ndarray:
         """Sample mean of a site's features."""
         self._require_data()
@@ -162,6 +173,7 @@ class Moments(SiteBook):
         return f"Moments(n={self._n}, sites: {dims}; engine={self._engine_name})"
 
     # ------------------------------------------------------------------ accumulation
+    @locked
     def update(self, batch: Mapping[str, object]) -> "Moments":
         """Add a batch of rows.
 
@@ -174,6 +186,12 @@ class Moments(SiteBook):
         Returns
         -------
         self
+
+        Notes
+        -----
+        Safe under threads and interrupts (repsim/_guard.py): the statistics change only once the whole batch is
+        checked, under the accumulator's lock, with Ctrl-C held back until the batch is in — an interrupted update
+        leaves the statistics exactly as before the batch or exactly as after it.
         """
         layout = self._layout
         on_device = self._acc is not None or self._wants_torch(batch)
@@ -209,21 +227,23 @@ class Moments(SiteBook):
         if first:
             norm_means = acc.norm_means(W) if on_device else norm_sums / rows
             _validation.check_norm_means(norm_means, layout, self._batches)
-            self._layout, self._reference = layout, reference
-            self._store = JointStore(layout) if cross is None else BlockedStore(layout, cross)
-        if on_device:
-            self._acc = acc
-            acc.add(W, win_ref)
-        elif W is not None:
-            self._store.add(W)  # every kept block += its part of WᵀW, in tiles of bounded edge
-        else:  # a large batch: fill and add it chunk by chunk (every chunk was checked above)
-            for chunk, r0, r1 in self._chunks(arrays, rows):
-                W = self._batch_buffer(r1 - r0, layout.d)
-                self._fill(W, chunk, reference, self._n_threads)
-                self._store.add(W)
-        self._n += rows
-        self._batches += 1
-        self._views.clear()
+            store = JointStore(layout) if cross is None else BlockedStore(layout, cross)
+        with self._guard.commit(f"update (batch {self._batches})"):
+            if first:
+                self._layout, self._reference, self._store = layout, reference, store
+            if on_device:
+                self._acc = acc
+                acc.add(W, win_ref)
+            elif W is not None:
+                self._store.add(W)  # every kept block += its part of WᵀW, in tiles of bounded edge
+            else:  # a large batch: fill and add it chunk by chunk (every chunk was checked above)
+                for chunk, r0, r1 in self._chunks(arrays, rows):
+                    W = self._batch_buffer(r1 - r0, layout.d)
+                    self._fill(W, chunk, reference, self._n_threads)
+                    self._store.add(W)
+            self._n += rows
+            self._batches += 1
+            self._views.clear()
         return self
 
     def _chunks(self, arrays, rows: int):
@@ -305,7 +325,8 @@ class Moments(SiteBook):
     def _sync(self) -> None:
         """Move what the device accumulated into the CPU float64 statistics (exact: same reference)."""
         if self._acc is not None and self._acc.pending:
-            self._store.add_dense(self._acc.drain())
+            with self._guard.commit("moving the device statistics to the host"):
+                self._store.add_dense(self._acc.drain())
 
     def _batch_buffer(self, rows: int, d: int) -> np.ndarray:
         buf = self._buffer
@@ -315,6 +336,7 @@ class Moments(SiteBook):
         return buf[:rows]
 
     # ------------------------------------------------------------------ exact operations
+    @locked
     def copy(self) -> "Moments":
         """An independent copy (same engine)."""
         self._sync()
@@ -336,6 +358,10 @@ class Moments(SiteBook):
         """
         if not isinstance(other, Moments):
             raise TypeError(f"other must be a Moments, got {type(other).__name__}")
+        with both_locked(self, other):
+            return self._merge(other)
+
+    def _merge(self, other: "Moments") -> "Moments":
         self._sync()
         other._sync()
         if other._layout is None or other._n == 0:
@@ -343,11 +369,11 @@ class Moments(SiteBook):
         if self._layout is None:
             if not self._joint and other._store.cross != resolve_pairs(self._pairs, self._groups, other.sites):
                 raise ValueError("cannot merge Moments that keep different pairs (pairs=...)")
-            self._layout = other._layout
-            self._reference = [r.copy() for r in other._reference]
-            self._store = other._store.copy()
-            self._n, self._batches = other._n, other._batches
-            self._views.clear()
+            reference, store = [r.copy() for r in other._reference], other._store.copy()
+            with self._guard.commit("merge"):
+                self._layout, self._reference, self._store = other._layout, reference, store
+                self._n, self._batches = other._n, other._batches
+                self._views.clear()
             return self
         if self._layout != other._layout:
             raise ValueError(
@@ -370,15 +396,73 @@ class Moments(SiteBook):
         merged = self._store.shift(d1)
         merged.add_store(other._store.shift(d2))
         merged.check_finite("merging these Moments (their references are too far apart)")
-        self._store = merged
-        self._reference = mu
-        if self._acc is not None:
-            self._acc.rebase(mu)
-        self._n = n
-        self._batches += other._batches
-        self._views.clear()
+        with self._guard.commit("merge"):
+            self._store = merged
+            self._reference = mu
+            if self._acc is not None:
+                self._acc.rebase(mu)
+            self._n = n
+            self._batches += other._batches
+            self._views.clear()
         return self
 
+    @classmethod
+    def combine(cls, parts, weights=None) -> "Moments":
+        """Σ_k w_k · (statistics of part k): a new Moments (exact for integer weights — the rows of part k taken w_k
+        times — and for any real weights ≥ 0 a weighted accumulation).
+
+        All parts must have the same sites, widths and kept pairs. The statistics are additive once every part is
+        moved to one reference (docs/math.md §1.2), so this is one shift per part and a weighted sum: what the
+        delete-a-group jackknife (weights 1 with one 0) and the bootstrap over shards (multinomial weights) need
+        (repsim.inference.intervals). See :meth:`shifted_parts` to shift once and combine many times.
+        """
+        return cls.from_shifted(cls.shifted_parts(parts), weights)
+
+    @classmethod
+    def shifted_parts(cls, parts) -> tuple:
+        """(the parts' common layout, reference, cross pairs, and per part (n, packed statistics about that
+        reference)) — the form :meth:`from_shifted` combines."""
+        parts = list(parts)
+        if not parts or not all(isinstance(p, Moments) for p in parts):
+            raise TypeError("parts must be a non-empty list of Moments")
+        first = parts[0]
+        for k, p in enumerate(parts):
+            p._sync()
+            if p._layout is None or p._n == 0:
+                raise ValueError(f"parts[{k}] is empty")
+            if p._layout != first._layout or p._store.cross != first._store.cross:
+                raise ValueError(f"parts[{k}] has other sites, widths or pairs than parts[0]: {p.dims} vs {first.dims}")
+        reference = [r.copy() for r in first._reference]
+        shifted = []
+        for p in parts:
+            with p._guard.lock:
+                deltas = [c - r for c, r in zip(reference, p._reference)]
+                shifted.append((p._n, p._store.shift(deltas).packed()))
+        return first._layout, reference, first._store.cross, shifted, (first._pairs, first._groups)
+
+    @classmethod
+    def from_shifted(cls, shifted, weights=None) -> "Moments":
+        """A Moments from :meth:`shifted_parts` and weights (default all 1)."""
+        layout, reference, cross, parts, (pairs, groups) = shifted
+        w = np.ones(len(parts)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(parts),) or not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(f"weights must be {len(parts)} finite numbers >= 0, got {weights!r}")
+        n = float(sum(wk * nk for wk, (nk, _) in zip(w, parts)))
+        if n <= 0:
+            raise ValueError("the weights leave no rows")
+        packed = np.zeros_like(parts[0][1])
+        for wk, (_, pk) in zip(w, parts):
+            if wk:
+                packed += wk * pk
+        store_type = JointStore if cross is None else BlockedStore
+        m = cls(pairs=pairs, groups=groups)
+        m._layout, m._reference = layout, [r.copy() for r in reference]
+        m._store = store_type.from_packed(layout, packed, cross)
+        m._store.check_finite("combining statistics")
+        m._n = int(round(n)) if float(n).is_integer() else n
+        return m
+
+    @locked
     def all_reduce(self, group=None) -> "Moments":
         """Sum the statistics of every rank of a ``torch.distributed`` group, in place (docs/math.md §1.2, protocol A).
 
@@ -423,10 +507,11 @@ class Moments(SiteBook):
         packed = packed.cpu().numpy()
         store = type(store).from_packed(self._layout, packed[:-1], store.cross)
         store.check_finite("all_reduce")
-        self._store, self._reference, self._n = store, new_ref, int(round(packed[-1]))
-        if self._acc is not None:
-            self._acc.rebase(new_ref)
-        self._views.clear()
+        with self._guard.commit("all_reduce"):
+            self._store, self._reference, self._n = store, new_ref, int(round(packed[-1]))
+            if self._acc is not None:
+                self._acc.rebase(new_ref)
+            self._views.clear()
         return self
 
     # ------------------------------------------------------------------ views for metrics
@@ -443,6 +528,7 @@ class Moments(SiteBook):
         whether or not the full view is cached, so a metric's value never depends on what was computed before."""
         return self.view("pairs", center)
 
+    @locked
     def view(self, kind: str = "pairs", center: bool = True):
         """The statistics view a registry measure reads — ``"pairs"`` (:meth:`pair_view`) or ``"full"``
         (:meth:`full_view`) — made by the statistics store (joint or pair-blocked), cached until the next update."""
@@ -450,11 +536,12 @@ class Moments(SiteBook):
             raise ValueError(f"Moments has no {kind!r} view (it has 'pairs' and 'full'; Gram views: repsim.GramMoments)")
         self._require_data()
         self._sync()
-        key = (kind, bool(center))
+        center = _validation.flag(center, "center")
+        key = (kind, center)
         view = self._views.get(key)
         if view is None:
-            deltas, ref = self._shift_to(bool(center))
-            view = self._views[key] = self._store.view(kind, self._n, deltas, ref, bool(center))
+            deltas, ref = self._shift_to(center)
+            view = self._views[key] = self._store.view(kind, self._n, deltas, ref, center)
         return view
 
     def _shift_to(self, center: bool):
@@ -471,6 +558,7 @@ class Moments(SiteBook):
     def _empty_error(self) -> ValueError:
         return ValueError("Moments is empty: call update() with at least one batch first")
 
+    @locked
     def _measure(self, metric: str, x, y, **options):
         self._check_site(x, "x"), self._check_site(y, "y")
         return measure_value(self, metric, x, y, options)
@@ -495,12 +583,12 @@ class Moments(SiteBook):
     def svcca(self, x: str, y: str, keep: float = 0.99, k: int | None = None, *, return_result: bool = False):
         """SVCCA between sites ``x`` and ``y`` (see :func:`repsim.svcca`)."""
         res = self._measure("svcca", x, y, keep=keep, k=k)
-        return res if return_result else res.mean_rho
+        return res if _validation.flag(return_result, "return_result") else res.mean_rho
 
     def pwcca(self, x: str, y: str, convention: str = "morcos", eps: float = 0.0, *, return_result: bool = False):
         """Projection-weighted CCA between sites ``x`` and ``y`` (see :func:`repsim.pwcca`)."""
         res = self._measure("pwcca", x, y, convention=convention, eps=eps)
-        return res if return_result else res.value
+        return res if _validation.flag(return_result, "return_result") else res.value
 
     def procrustes(self, x: str, y: str, form: str = "distance") -> float:
         """Orthogonal Procrustes between sites ``x`` and ``y`` (see :func:`repsim.procrustes`)."""
@@ -510,18 +598,23 @@ class Moments(SiteBook):
         """Least-squares affine map from site ``x`` to site ``y`` → AffineMap (see :func:`repsim.affine_map`)."""
         return self._measure("affine_map", x, y, ridge=ridge)
 
-    def max_match(self, x: str, y: str, eps: float, center: bool = False, dead: str = "count"):
-        """Maximum ε-approximate match between the neurons of sites ``x`` and ``y`` (see :func:`repsim.max_match`)."""
-        return self._measure("max_match", x, y, eps=eps, center=center, dead=dead)
+    def max_match(self, x: str, y: str, eps: float, center: bool = False, dead: str = "count", dtype=None):
+        """Maximum ε-approximate match between the neurons of sites ``x`` and ``y`` (see :func:`repsim.max_match`;
+        ``dtype``: the activations' precision, which sets the dead-neuron threshold — float64 by default)."""
+        return self._measure("max_match", x, y, eps=eps, center=center, dead=dead, dtype=dtype)
 
-    def match_curve(self, x: str, y: str, eps=(0.1, 0.2, 0.3, 0.4, 0.5), center: bool = False, dead: str = "count"):
+    def match_curve(self, x: str, y: str, eps=(0.1, 0.2, 0.3, 0.4, 0.5), center: bool = False, dead: str = "count",
+                    dtype=None):
         """s(ε) for several ε between sites ``x`` and ``y`` (see :func:`repsim.match_curve`)."""
-        return self._measure("match_curve", x, y, eps=eps, center=center, dead=dead)
+        return self._measure("match_curve", x, y, eps=eps, center=center, dead=dead, dtype=dtype)
 
-    def simple_matches(self, x: str, y: str, eps: float, center: bool = False, dead: str = "count", n_threads=None):
+    def simple_matches(self, x: str, y: str, eps: float, center: bool = False, dead: str = "count", n_threads=None,
+                       dtype=None):
         """Simple matches between sites ``x`` and ``y`` (see :func:`repsim.simple_matches`)."""
-        return self._measure("simple_matches", x, y, eps=eps, center=center, dead=dead, n_threads=n_threads)
+        return self._measure("simple_matches", x, y, eps=eps, center=center, dead=dead, n_threads=n_threads,
+                             dtype=dtype)
 
+    @locked
     def matrix(self, metric: str, rows: Sequence[str] | None = None, cols: Sequence[str] | None = None, **options):
         """The site × site matrix of one registry measure from this single accumulation.
 
@@ -553,6 +646,7 @@ class Moments(SiteBook):
         return {"batches": self._batches, "engine": self._engine_name}
 
     # ------------------------------------------------------------------ persistence
+    @locked
     def save(self, path) -> None:
         """Write the statistics to a versioned ``.npz`` file, atomically (exact). Version 1: the joint matrix's
         packed upper triangle; version 2: pair-blocked statistics (the kept pairs and their packed blocks)."""
@@ -580,34 +674,33 @@ class Moments(SiteBook):
         """Read statistics written by :meth:`save`. Refuses files of another format or a newer version.
 
         The keyword arguments are those of :class:`Moments` and apply to further updates (CUDA batches continue on
-        the device; pair-blocked statistics continue on the CPU)."""
+        the device; pair-blocked statistics continue on the CPU). A damaged or inconsistent file (a field missing,
+        malformed, non-finite or disagreeing with the others) raises ValueError naming the file and the field."""
         required = {"format", "version", "sites", "dims", "n", "reference"}
         with read_npz(path, FORMAT_NAME, (FORMAT_VERSION, BLOCKED_VERSION), required) as data:
-            sites = tuple(str(s) for s in data["sites"])
-            dims = tuple(int(p) for p in data["dims"])
-            layout = Layout(sites, dims)
-            ref = np.asarray(data["reference"], dtype=np.float64)
-            joint = int(data["version"]) == FORMAT_VERSION
-            field = "G_upper" if joint else "blocks"
-            missing = [f for f in (field, *(() if joint else ("pairs",))) if f not in data.files]
-            if missing:
-                raise ValueError(
-                    f"{str(path)!r} is a damaged Moments file (format version {int(data['version'])}): missing fields "
-                    f"{missing}"
-                )
-            cross = None if joint else tuple(tuple(int(v) for v in ij) for ij in data["pairs"])
-            if cross is not None and any(not (0 <= i < j < len(sites)) for i, j in cross):
-                raise ValueError(f"{str(path)!r} is a damaged Moments file: bad pairs")
+            version = read_int(data, "version")
+            joint = version == FORMAT_VERSION
+            stats = "G_upper" if joint else "blocks"
+            kept = (stats,) if joint else (stats, "pairs")
+            has_fields(data, kept, f"a file of format version {version} holds {list(kept)}")
+            only_fields(data, required | {"batches", *kept})
+            sites = read_names(data, "sites")
+            layout = Layout(sites, read_ints(data, "dims", len(sites), low=1, source="'sites'"))
+            n = read_int(data, "n", low=1)
+            batches = read_int(data, "batches") if "batches" in data.files else 0
+            ref = read_floats(data, "reference", (layout.n_features,), source="'dims'")
+            cross = None if joint else read_pairs(data, "pairs", len(sites))
             store_type = JointStore if joint else BlockedStore
-            packed = np.asarray(data[field], dtype=np.float64)
-            if ref.shape != (layout.n_features,) or packed.shape != (store_type.packed_size(layout, cross),):
-                raise ValueError(f"{str(path)!r} is a damaged Moments file: field sizes do not match the sites")
-            pairs = ALL if joint else [(sites[i], sites[j]) for i, j in cross]
-            m = cls(engine=engine, n_threads=n_threads, backend=backend if joint else "auto", precision=precision,
-                    window=window, pairs=pairs)
-            m._layout = layout
-            m._reference = [ref[layout.cols(s)].copy() for s in sites]
-            m._store = store_type.from_packed(layout, packed, cross)
-            m._n = int(data["n"])
-            m._batches = int(data["batches"]) if "batches" in data.files else 0
+            by = "'dims'" if joint else "'dims' and 'pairs'"
+            packed = read_floats(data, stats, (store_type.packed_size(layout, cross),), source=by)
+            # the last packed entry is G's ones-column diagonal (Σ 1 over the rows, in both stores): n itself
+            require(packed[-1] == n, "n", f"is {n}, but the statistics in {stats!r} count {packed[-1]:.17g} rows")
+        pairs = ALL if joint else [(sites[i], sites[j]) for i, j in cross]
+        m = cls(engine=engine, n_threads=n_threads, backend=backend if joint else "auto", precision=precision,
+                window=window, pairs=pairs)
+        m._layout = layout
+        m._reference = [np.array(ref[layout.cols(s)], dtype=np.float64) for s in sites]
+        m._store = store_type.from_packed(layout, np.asarray(packed, dtype=np.float64), cross)
+        m._n = n
+        m._batches = batches
         return m

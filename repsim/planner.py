@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 
 from ._limits import GRAM_RATIO, MEMORY_FRACTION, PLAN_BATCH_ROWS, SKETCH_DIMS, UPDATE_ROWS, WORKSPACE_BYTES
+from ._validation import flag
 from .blocks import blocked_nbytes, resolve_pairs
 from .gram.space import available_memory, gram_nbytes
 
@@ -188,6 +189,7 @@ def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=No
     PlanError
         When nothing fits: the message gives what each strategy would need and what would fit.
     """
+    gram = flag(gram, "gram")
     if approximate not in (None, False, "sketch"):
         raise ValueError(f"approximate must be None, False or 'sketch', got {approximate!r}")
     if sketch_dim is not None and approximate != "sketch":

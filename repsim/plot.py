@@ -38,13 +38,17 @@ def heatmap(
     cmap: str = "viridis",
     vmin: float | None = None,
     vmax: float | None = None,
+    alpha: float = 0.05,
+    correction: str = "bh",
 ):
     """Draw one :class:`~repsim.SimilarityMatrix` as a heatmap and return the ``Axes``.
 
     Rows of the matrix run top to bottom (y axis), columns left to right (x axis). When ``row_model`` /
     ``col_model`` are given, that ``"<model>."`` prefix is removed from the tick labels and the axis is titled
     ``"<model> layers"``. ``annotate`` writes the values into the cells (default: when the matrix is at most
-    12 × 12). The colour range is [0, 1] when the values lie in it, else their range. NaN cells are grey.
+    12 × 12). The colour range is [0, 1] when the values lie in it, else their range. NaN cells are grey. When the
+    matrix carries p-values (``inference=``), the cells that do not beat the permutation null at level ``alpha``
+    after ``correction`` over the matrix (``SimilarityMatrix.significant``) are hatched, and the title says so.
     """
     if ax is None:
         fig = _figure(figsize=(1.2 + 0.5 * len(matrix.cols), 1.0 + 0.45 * len(matrix.rows)), layout="constrained")
@@ -57,6 +61,7 @@ def heatmap(
         vmin = (0.0 if in_unit else lo) if vmin is None else vmin
         vmax = (1.0 if in_unit else (hi if hi > lo else lo + 1.0)) if vmax is None else vmax
     import matplotlib
+    import matplotlib.patches
 
     cm = matplotlib.colormaps[cmap].with_extremes(bad="lightgrey")
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cm, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
@@ -70,6 +75,12 @@ def heatmap(
     ax.set_xlabel(f"{col_model} layers (columns)" if col_model else "model.layer (columns)")
     if title is None:
         title = matrix.metric
+    if getattr(matrix, "p_values", None) is not None:
+        weak = ~matrix.significant(alpha, correction) & np.isfinite(values)
+        for i, j in zip(*np.nonzero(weak)):
+            ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
+                                                      edgecolor="white", linewidth=0))
+        title += f"\nhatched: not above the permutation null ({correction.upper()}, α = {alpha:g})"
     ax.set_title(title)
     if annotate is None:
         annotate = values.shape[0] <= 12 and values.shape[1] <= 12

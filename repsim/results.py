@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._files import atomic_write
+from ._validation import flag
 from ._version import __version__
 from .plot import plot_report, save_heatmaps
 
@@ -35,6 +36,14 @@ class SimilarityMatrix:
         The cells computed by an approximate strategy (``compare(..., approximate="sketch")``); None: every cell is
         exact. ``approximation`` says how they were approximated and the error measured.
     approximation : str or None
+    p_values, null_mean, null_sd : ndarray of the values' shape, or None
+        The permutation test of every cell when asked for (:func:`repsim.inference.matrix_test`): upper-tail
+        p-values and the permutation null's mean and spread; ``inference`` names the method.
+    inference : str or None
+    interval_low, interval_high : ndarray of the values' shape, or None
+        A confidence interval per cell (:class:`repsim.inference.ShardedMoments`, :func:`repsim.inference.aggregate`);
+        ``interval`` names the method and level.
+    interval : str or None
     """
 
     metric: str
@@ -44,6 +53,13 @@ class SimilarityMatrix:
     options: dict = field(default_factory=dict)
     approximate: object = None
     approximation: str | None = None
+    p_values: object = None
+    null_mean: object = None
+    null_sd: object = None
+    inference: str | None = None
+    interval_low: object = None
+    interval_high: object = None
+    interval: str | None = None
 
     def __post_init__(self):
         v = np.asarray(self.values, dtype=np.float64)
@@ -60,6 +76,14 @@ class SimilarityMatrix:
             else:
                 a.setflags(write=False)
             object.__setattr__(self, "approximate", a)
+        for name in ("p_values", "null_mean", "null_sd", "interval_low", "interval_high"):
+            arr = getattr(self, name)
+            if arr is not None:
+                arr = np.array(arr, dtype=np.float64)
+                if arr.shape != v.shape:
+                    raise ValueError(f"{name} has shape {arr.shape}, expected {v.shape}")
+                arr.setflags(write=False)
+                object.__setattr__(self, name, arr)
         object.__setattr__(self, "rows", tuple(self.rows))
         object.__setattr__(self, "cols", tuple(self.cols))
 
@@ -71,6 +95,15 @@ class SimilarityMatrix:
     def exact(self) -> bool:
         """Whether every cell is exact."""
         return self.approximate is None
+
+    def significant(self, alpha: float = 0.05, correction: str = "bh") -> np.ndarray:
+        """Cells whose similarity exceeds the permutation null at level ``alpha`` after the multiple-comparison
+        ``correction`` over the matrix: ``"bh"`` (Benjamini–Hochberg false discovery rate), ``"bonferroni"``
+        (family-wise) or ``"none"``. Needs ``p_values``."""
+        if self.p_values is None:
+            raise ValueError(f"this {self.metric} matrix has no p-values; compute it with inference "
+                             "(repsim.inference.matrix_test or compare(..., inference='moments'))")
+        return reject(self.p_values, alpha, correction)
 
     def __getitem__(self, key):
         """``m["layer1", "layer2"]`` by labels, or integer indices as on ``values``."""
@@ -94,6 +127,11 @@ class SimilarityMatrix:
             "values": vals,
             "approximate": None if self.approximate is None else self.approximate.tolist(),
             "approximation": self.approximation,
+            "inference": self.inference,
+            "interval": self.interval,
+            **{name: None if getattr(self, name) is None else
+               [[None if np.isnan(v) else float(v) for v in row] for row in getattr(self, name)]
+               for name in ("p_values", "null_mean", "null_sd", "interval_low", "interval_high")},
         }
 
     def to_pandas(self):
@@ -117,6 +155,35 @@ class SimilarityMatrix:
         if self.approximate is not None:
             lines.append(f"~ approximate: {self.approximation}")
         return "\n".join(lines)
+
+
+def reject(p_values, alpha: float = 0.05, correction: str = "bh") -> np.ndarray:
+    """Boolean mask of the p-values rejected at level ``alpha`` after ``correction`` ("bh": Benjamini & Hochberg
+    1995, step-up on the sorted p-values; "bonferroni"; "none"); NaN p-values are never rejected and do not count
+    as tests."""
+    if correction not in ("bh", "bonferroni", "none"):
+        raise ValueError(f"correction must be 'bh', 'bonferroni' or 'none', got {correction!r}")
+    if not (isinstance(alpha, (int, float)) and 0.0 < alpha < 1.0):
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    p = np.asarray(p_values, dtype=np.float64)
+    ok = np.isfinite(p)
+    m = int(ok.sum())
+    out = np.zeros(p.shape, bool)
+    if m == 0:
+        return out
+    if correction == "none":
+        out[ok] = p[ok] <= alpha
+    elif correction == "bonferroni":
+        out[ok] = p[ok] <= alpha / m
+    else:
+        flat = p[ok]
+        order = np.argsort(flat)
+        passed = np.nonzero(flat[order] <= alpha * np.arange(1, m + 1) / m)[0]
+        keep = np.zeros(m, bool)
+        if passed.size:
+            keep[order[: passed[-1] + 1]] = True
+        out[ok] = keep
+    return out
 
 
 class Report:
@@ -304,11 +371,18 @@ class Report:
         except ImportError:
             raise ImportError("to_pandas() needs pandas: pip install pandas") from None
         records = []
+        tested = any(m.p_values is not None for m in self.matrices.values())
         for name, m in self.matrices.items():
             for i, r in enumerate(m.rows):
                 for j, c in enumerate(m.cols):
-                    records.append((name, r, c, self.model_of(r), self.model_of(c), float(m.values[i, j])))
-        return pd.DataFrame.from_records(records, columns=["metric", "row", "col", "row_model", "col_model", "value"])
+                    row = (name, r, c, self.model_of(r), self.model_of(c), float(m.values[i, j]))
+                    if tested:
+                        row += tuple(float("nan") if a is None else float(a[i, j])
+                                     for a in (m.p_values, m.null_mean, m.null_sd))
+                    records.append(row)
+        columns = ["metric", "row", "col", "row_model", "col_model", "value"]
+        return pd.DataFrame.from_records(records, columns=columns + (["p_value", "null_mean", "null_sd"] if tested
+                                                                      else []))
 
     # -- output
     def plot(self, path=None, metrics=None, **kwargs):
@@ -320,6 +394,7 @@ class Report:
     def save(self, directory, plots: bool = True) -> dict:
         """Write ``report.json`` (all matrices and metadata), ``<metric>.csv`` and, with ``plots=True``,
         ``<metric>.png`` into ``directory`` (created if needed). Returns a dict of the paths written."""
+        plots = flag(plots, "plots")
         directory = os.fspath(directory)
         os.makedirs(directory, exist_ok=True)
         written = {}
@@ -335,6 +410,14 @@ class Report:
                 for r, row in zip(m.rows, m.values):
                     w.writerow([r, *("nan" if np.isnan(v) else repr(float(v)) for v in row)])
             written[f"csv:{name}"] = path
+            if m.p_values is not None:
+                path = os.path.join(directory, f"{name}.p_values.csv")
+                with open(path, "w", newline="", encoding="utf-8") as fh:
+                    w = csv.writer(fh)
+                    w.writerow([f"rows\\cols ({name} p-values)", *m.cols])
+                    for r, row in zip(m.rows, m.p_values):
+                        w.writerow([r, *("nan" if np.isnan(v) else repr(float(v)) for v in row)])
+                written[f"csv:{name}.p_values"] = path
         if plots:
             for name, path in save_heatmaps(self, directory).items():
                 written[f"png:{name}"] = path

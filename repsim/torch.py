@@ -295,12 +295,27 @@ def _check_mask(mask, where: str):
     return mask if mask.dtype == torch.bool else mask != 0
 
 
+def _check_dense(t: torch.Tensor, layer: str) -> None:
+    """Activations with values in strided memory: sparse and meta-device outputs are refused, naming the layer."""
+    if t.layout != torch.strided:
+        raise TypeError(
+            f"layer {layer!r}: the module returned a {t.layout} tensor; capture a dense output "
+            "(e.g. LayerSpec(output=lambda out: out.to_dense()))"
+        )
+    if t.device.type == "meta":
+        raise ValueError(
+            f"layer {layer!r}: the activations are on the 'meta' device and hold no data; materialise the model "
+            "(model.to_empty(device=...) and load its weights) before capturing"
+        )
+
+
 def reduce_tensor(t: torch.Tensor, reduce: str, channels: str, mask=None, layer: str = "tensor") -> torch.Tensor:
     """Reduce a ``(B, ...)`` activation to 2-D (see the module docstring); ``channels`` is "first" or "last".
 
     The result is detached, float32/float64, and never shares storage with ``t``.
     """
     src = t
+    _check_dense(t, layer)
     t = t.detach()
     if t.is_complex() or not t.is_floating_point():
         raise TypeError(f"layer {layer!r}: expected floating-point activations, got dtype {t.dtype}")
@@ -312,7 +327,7 @@ def reduce_tensor(t: torch.Tensor, reduce: str, channels: str, mask=None, layer:
     if t.ndim == 1:
         r = t.reshape(B, 1)
     elif reduce == "flatten":
-        r = t.reshape(B, -1)
+        r = t.reshape(B, math.prod(t.shape[1:]))  # explicit width: a 0-row batch keeps its shape (0, features)
     elif t.ndim == 2:
         r = t
     else:

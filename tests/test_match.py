@@ -220,9 +220,11 @@ def test_dead_exclude_changes_only_the_denominator(center):
 def test_all_dead_layer():
     X = np.zeros((20, 3))
     Y = np.random.default_rng(0).normal(size=(20, 4))
-    m = repsim.max_match(X, Y, 0.5)
+    with pytest.warns(RuntimeWarning, match="every neuron of site 'X' is dead"):
+        m = repsim.max_match(X, Y, 0.5)
     assert m.size == 0 and m.dead_x.size == 3 and m.similarity == 0.0
-    m = repsim.max_match(X, Y, 0.5, dead="exclude")
+    with pytest.warns(RuntimeWarning, match="every neuron of site 'X' is dead"):
+        m = repsim.max_match(X, Y, 0.5, dead="exclude")
     assert (m.n_x, m.n_y, m.similarity) == (0, 4, 0.0)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
-from .._validation import integer, name_tuple, real
+from .._validation import flag, integer, name_tuple, real
 from ..moments import Moments
 from ._logreg import accuracy, as_features, as_head, as_labels, fit_logistic, json_floats, readonly, split_labels
 
@@ -436,8 +436,7 @@ def projection_curves(
     n_values = default_n_values(c, p) if n_values is None else _check_n_values(n_values, p)
     methods = _check_methods(methods)
     repeats = integer(repeats, "repeats", 1)
-    if not isinstance(retrain, (bool, np.bool_)):
-        raise TypeError(f"retrain must be a bool, got {type(retrain).__name__}")
+    retrain = flag(retrain, "retrain")
     keep = _check_fraction(pca_keep, "pca_keep")
     seed = _base_seed(random_state)
 

@@ -17,7 +17,6 @@ Metrics read the Grams through the views of :mod:`repsim.gram.views` (one fused 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -25,8 +24,9 @@ from scipy.linalg import blas
 
 from .. import _validation
 from .._engines import default_threads
-from .._files import atomic_write, read_npz
-from .._limits import CHUNK_ELEMENTS, MAX_BLOCK_NORM, MIN_CHUNK_COLUMNS
+from .._guard import Guard, both_locked, locked
+from .._files import atomic_write, only_fields, read_floats, read_int, read_ints, read_names, read_npz, require
+from .._limits import CHUNK_ELEMENTS, MIN_CHUNK_COLUMNS
 from ..accumulator import SiteBook, measure_matrix, measure_value
 from ..metrics.registry import REGISTRY, lookup
 from .bandwidth import BANDWIDTHS, median_sqdist
@@ -81,6 +81,7 @@ class GramMoments(SiteBook):
 
     def __init__(self, n: int, *, sites: Sequence[str] | None = None, n_threads: int | None = None,
                  tile: int | None = None):
+        self._guard = Guard()  # the lock and broken flag: repsim/_guard.py
         n = _validation.positive_int(n, "n", " (the number of samples)")
         n_threads = _validation.positive_int(default_threads() if n_threads is None else n_threads, "n_threads")
         if tile is not None:
@@ -144,6 +145,7 @@ class GramMoments(SiteBook):
         return f"GramMoments(n={self._n}, sites: {dims}; {self.nbytes / 2**20:.1f} MiB)"
 
     # ------------------------------------------------------------------ accumulation
+    @locked
     def update_features(self, features: Mapping[str, object]) -> "GramMoments":
         """Add a block of feature columns for one or more sites.
 
@@ -193,19 +195,15 @@ class GramMoments(SiteBook):
                 if bad is not None:
                     raise ValueError(f"{where}: {bad}; activations must be finite")
                 raise ValueError(f"{where}: column sums overflow float64; rescale the activations")
-            amax = max(abs(float(a.max())), abs(float(a.min())))
-            if (2.0 * amax) ** 2 * a.shape[1] > MAX_BLOCK_NORM:
-                raise ValueError(
-                    f"{where}: values up to {amax:.3g} are too large for float64 Gram sums (squared row norms "
-                    f"could exceed {MAX_BLOCK_NORM:g}); rescale the activations (the metrics are scale invariant)"
-                )
+            _validation.check_gram_block(a, where, first=self._p.get(s, 0) == 0)
             arrays[s], means[s] = a, mu
-        if self._sites is None:
-            self._declare(list(arrays))
-        for s, a in arrays.items():
-            self._add_block(s, a, means[s])
-        self._blocks += 1
-        self._invalidate()
+        with self._guard.commit(f"update_features (block {blk})"):  # Ctrl-C waits until the block is in
+            if self._sites is None:
+                self._declare(list(arrays))
+            for s, a in arrays.items():
+                self._add_block(s, a, means[s])
+            self._blocks += 1
+            self._invalidate()
         return self
 
     def _add_block(self, site: str, a: np.ndarray, mu: np.ndarray) -> None:
@@ -258,6 +256,10 @@ class GramMoments(SiteBook):
         """
         if not isinstance(other, GramMoments):
             raise TypeError(f"other must be a GramMoments, got {type(other).__name__}")
+        with both_locked(self, other):
+            return self._merge(other)
+
+    def _merge(self, other: "GramMoments") -> "GramMoments":
         if other._n != self._n:
             raise ValueError(
                 f"cannot merge GramMoments of different sample counts: n={self._n} vs n={other._n} (Gram space "
@@ -267,21 +269,23 @@ class GramMoments(SiteBook):
             raise ValueError(f"cannot merge GramMoments with different tiles: {self._tiles.T} vs {other._tiles.T}")
         if other._sites is None:
             return self
-        if self._sites is None:
-            self._declare(other._sites)
-        elif set(self._sites) != set(other._sites):
+        if self._sites is not None and set(self._sites) != set(other._sites):
             raise ValueError(
                 f"cannot merge GramMoments with different sites: {list(self._sites)} vs {list(other._sites)}"
             )
-        for s in other._sites:
-            self._buf[s] += other._buf[s]
-            self._v[s] += other._v[s]
-            self._m[s] += other._m[s]
-            self._p[s] += other._p[s]
-        self._blocks += other._blocks
-        self._invalidate()
+        with self._guard.commit("merge"):
+            if self._sites is None:
+                self._declare(other._sites)
+            for s in other._sites:
+                self._buf[s] += other._buf[s]
+                self._v[s] += other._v[s]
+                self._m[s] += other._m[s]
+                self._p[s] += other._p[s]
+            self._blocks += other._blocks
+            self._invalidate()
         return self
 
+    @locked
     def copy(self) -> "GramMoments":
         other = GramMoments(self._n, n_threads=self._n_threads, tile=self._tiles.T)
         if self._sites is not None:
@@ -298,6 +302,7 @@ class GramMoments(SiteBook):
         return view
 
     # ------------------------------------------------------------------ inspection
+    @locked
     def gram(self, site: str, center: bool = True) -> np.ndarray:
         """The full n × n Gram of a site (materialised: 8n² bytes): K = X̄X̄ᵀ of the column-centred features, or
         the raw XXᵀ with ``center=False``."""
@@ -312,6 +317,7 @@ class GramMoments(SiteBook):
             out += self._m[site]
         return out
 
+    @locked
     def diagonal(self, site: str) -> np.ndarray:
         """diag(K) of the centred Gram: squared norms of the centred samples."""
         self._check_data(site)
@@ -371,6 +377,7 @@ class GramMoments(SiteBook):
         return self.view("gram", center=center).sums(x, y)
 
     # ------------------------------------------------------------------ views
+    @locked
     def view(self, kind: str = "gram", **args):
         """The statistics view a metric reads: ``"gram"`` (linear Grams; ``center``) or ``"kernel"`` (``kernel``,
         ``sigma``, ``bandwidth``, ``debiased``); cached until the next update, memoising its pair sums."""
@@ -393,6 +400,7 @@ class GramMoments(SiteBook):
         self._views.clear()
 
     # ------------------------------------------------------------------ RBF
+    @locked
     def bandwidth(self, site: str, sigma: float = 0.5, rule: str = "median") -> float:
         """The RBF bandwidth σ of a site (K = exp(−D/(2σ²)), D the squared Euclidean distances).
 
@@ -455,6 +463,7 @@ class GramMoments(SiteBook):
         return params
 
     # ------------------------------------------------------------------ metrics (the registry's Gram-space forms)
+    @locked
     def cka(self, x: str, y: str, debiased: bool = False, *, kernel: str = "linear", sigma: float = 0.5,
             bandwidth: str = "median") -> float:
         """CKA between sites ``x`` and ``y`` in Gram space (see :func:`repsim.cka`).
@@ -464,21 +473,24 @@ class GramMoments(SiteBook):
         U-centred when ``debiased``) on the fly.
         """
         self._check_data(x, "x"), self._check_data(y, "y")
-        if debiased:
+        if _validation.flag(debiased, "debiased"):
             _validation.check_debiased_n(self._n)
         return measure_value(self, "cka", x, y, dict(debiased=debiased, kernel=kernel, sigma=sigma,
                                                       bandwidth=bandwidth))
 
+    @locked
     def rv(self, x: str, y: str, center: bool = True) -> float:
         """RV coefficient between sites ``x`` and ``y`` in Gram space (see :func:`repsim.rv`)."""
         self._check_data(x, "x"), self._check_data(y, "y")
         return measure_value(self, "rv", x, y, {"center": center})
 
+    @locked
     def rv2(self, x: str, y: str, center: bool = True) -> float:
         """Modified RV coefficient RV2 in Gram space: S_KL/√(S_KK S_LL), diagonals masked in the tiles."""
         self._check_data(x, "x"), self._check_data(y, "y")
         return measure_value(self, "rv2", x, y, {"center": center})
 
+    @locked
     def matrix(self, metric: str, rows: Sequence[str] | None = None, cols: Sequence[str] | None = None,
                **options):
         """The site × site matrix of one registry measure with a Gram-space form: "cka" (``debiased``,
@@ -509,6 +521,7 @@ class GramMoments(SiteBook):
     def info(self) -> dict:
         return {"blocks": self._blocks, "nbytes": self.nbytes}
 
+    @locked
     def save(self, path) -> None:
         """Write the Grams and their centring terms to a versioned ``.npz`` file (exact), atomically."""
         if not self._sites:
@@ -525,18 +538,32 @@ class GramMoments(SiteBook):
 
     @classmethod
     def load(cls, path, *, n_threads: int | None = None) -> "GramMoments":
-        """Read statistics written by :meth:`save`; refuses other formats and versions."""
-        with read_npz(path, FORMAT_NAME, FORMAT_VERSION, {"n", "tile", "blocks", "sites", "dims", "m"}) as data:
-            sites = tuple(str(s) for s in data["sites"])
-            g = cls(int(data["n"]), sites=sites, n_threads=n_threads, tile=int(data["tile"]))
-            for k, s in enumerate(sites):
-                if f"gram_{k}" not in data.files or data[f"gram_{k}"].shape != g._buf[s].shape:
-                    raise ValueError(f"{os.fspath(path)!r} is a damaged GramMoments file: Gram of site {s!r}")
-                g._buf[s][:] = data[f"gram_{k}"]
-                g._v[s][:] = data[f"v_{k}"]
-                g._m[s] = float(data["m"][k])
-                g._p[s] = int(data["dims"][k])
-            g._blocks = int(data["blocks"])
+        """Read statistics written by :meth:`save`; refuses other formats and versions, and raises ValueError naming
+        the file and the field for a damaged or inconsistent file."""
+        required = {"n", "tile", "blocks", "sites", "dims", "m"}
+        with read_npz(path, FORMAT_NAME, FORMAT_VERSION, required) as data:
+            sites = read_names(data, "sites")
+            L = len(sites)
+            only_fields(data, {"format", "version", *required, *(f"{f}_{k}" for f in ("gram", "v") for k in range(L))})
+            n = read_int(data, "n", low=1)
+            vs = [read_floats(data, f"v_{k}", (n,), source="'n'") for k in range(L)]  # n is bounded by real data
+            tile = read_int(data, "tile", low=1, high=n)
+            size = Tiles.make(n, tile).size
+            grams = [read_floats(data, f"gram_{k}", (size,), source="'n' and 'tile'") for k in range(L)]
+            dims = read_ints(data, "dims", L, source="'sites'")
+            m = read_floats(data, "m", (L,), source="'sites'")
+            blocks = read_int(data, "blocks")
+            require(bool(np.all(m >= 0)), "m", f"must hold sums of squares (>= 0), got {m.tolist()}")
+            require(blocks <= sum(dims) and (blocks == 0) == (sum(dims) == 0), "blocks",
+                    f"is {blocks} for {sum(dims)} features in all (each block adds at least one feature)")
+            for k, s in enumerate(sites):  # a site without features has nothing accumulated
+                require(dims[k] > 0 or not (grams[k].any() or vs[k].any() or m[k]), "dims",
+                        f"is 0 for site {s!r}, but its Gram, v or m is not zero")
+        g = cls(n, sites=sites, n_threads=n_threads, tile=tile)
+        for k, s in enumerate(sites):
+            g._buf[s][:], g._v[s][:] = grams[k], vs[k]
+            g._m[s], g._p[s] = float(m[k]), dims[k]
+        g._blocks = blocks
         return g
 
     # ------------------------------------------------------------------ sites

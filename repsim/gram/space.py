@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .._limits import DEFAULT_GRAM_BUDGET, GRAM_RATIO
-from .._validation import choice
+from .._validation import choice, flag
 from .tiles import tile_side
 
 #: The ``space=`` choices of the array functions.
@@ -40,6 +40,7 @@ def choose_space(n: int, widths: Sequence[int], space: str = "auto", *, full_col
     2 GiB when that is unknown). Otherwise ``"feature"``. ``"feature"`` and ``"gram"`` are returned as given.
     """
     choice(space, "space", SPACES)
+    full_columns = flag(full_columns, "full_columns")
     if space != "auto":
         return space
     if not full_columns or sum(int(w) for w in widths) <= GRAM_RATIO * n:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import flag
 from ..views import Memo, PairTerms
 
 
@@ -67,8 +68,9 @@ class GramView(_PairSumsView):
     """The linear Grams K = X̄X̄ᵀ of the column-centred features (``center=True``) or the raw XXᵀ."""
 
     def __init__(self, acc, center: bool = True):
-        super().__init__(acc, lambda site: acc.linear_params(site, bool(center)))
-        self.centered = bool(center)
+        center = flag(center, "center")
+        super().__init__(acc, lambda site: acc.linear_params(site, center))
+        self.centered = center
 
 
 class KernelView(_PairSumsView):
@@ -77,8 +79,16 @@ class KernelView(_PairSumsView):
 
     def __init__(self, acc, kernel: str = "rbf", sigma: float = 0.5, bandwidth: str = "median",
                  debiased: bool = False):
-        super().__init__(acc, lambda site: acc.rbf_params(site, float(sigma), bandwidth, bool(debiased)))
-        self.kernel, self.sigma, self.rule, self.debiased = kernel, float(sigma), bandwidth, bool(debiased)
+        debiased = flag(debiased, "debiased")
+        super().__init__(acc, lambda site: acc.rbf_params(site, float(sigma), bandwidth, debiased))
+        self.kernel, self.sigma, self.rule, self.debiased = kernel, float(sigma), bandwidth, debiased
 
     def bandwidth(self, site: str) -> float:
         return self._acc.bandwidth(site, self.sigma, self.rule)
+
+    def mean_sqdist(self, site: str) -> float:
+        """The mean squared Euclidean distance between two distinct samples of a site, 2·tr(K)/(n − 1) from the
+        centred Gram K (0 when n < 2): the scale the bandwidth is checked against."""
+        n = self.n
+        return self.memo(("mean-D", site), lambda: 2.0 * float(self._acc.diagonal(site).sum()) / (n - 1) if n > 1
+                         else 0.0)

@@ -220,13 +220,14 @@ def cca_from_stats(view: FeatureView, x: str, y: str, eps: float = 0.0, rtol: fl
 
 def svcca_from_stats(view, x, y, keep=0.99, k=None, rtol: float = CCA_RTOL) -> CCAResult:
     """SVCCA (Raghu et al. 2017): CCA on the top principal directions of each side (docs/math.md §2 v)."""
+    keep = real(keep, "keep", low=0.0, high=1.0, low_open=True)  # checked even when k replaces it
     if k is not None:
-        k = positive_int(k, "k")
+        k = _check_k(view, x, y, k)
         keep = None
-    else:
-        keep = real(keep, "keep", low=0.0, high=1.0, low_open=True)
     rtol = real(rtol, "rtol", high=1.0)
     wx, wy = _pca_whitening(view, x, keep, k, rtol), _pca_whitening(view, y, keep, k, rtol)
+    if k is not None:
+        _warn_short_rank(x, y, wx, wy, k)
     if wx.W.shape[1] == 0 or wy.W.shape[1] == 0:
         warnings.warn(
             f"svcca: site {x if wx.W.shape[1] == 0 else y!r} is constant; returning NaN", RuntimeWarning, stacklevel=3
@@ -242,6 +243,27 @@ def svcca_from_stats(view, x, y, keep=0.99, k=None, rtol: float = CCA_RTOL) -> C
     T, U, rho, V = _pair(view, x, y, wx, wy)
     kk = rho.size
     return _pair_result(view, x, y, T, rho, rx, ry, wx.W @ U[:, :kk], wy.W @ V[:, :kk], 0.0, rtol)
+
+
+def _check_k(view, x, y, k) -> int:
+    """SVCCA's k: a positive int no larger than either site's number of features (ValueError naming k)."""
+    k = positive_int(k, "k")
+    for site in (x, y):
+        p = view.layout.dims[view.layout.index(site)]
+        if k > p:
+            raise ValueError(f"k={k} is larger than the {p} features of site {site!r}: svcca keeps exactly k "
+                             "directions per side, so k must be at most min(p, q)")
+    return k
+
+
+def _warn_short_rank(x, y, wx, wy, k) -> None:
+    """One warning when a side has fewer than k directions with variance (rank-deficient, or n ≤ k)."""
+    short = [f"{s!r}: {w.W.shape[1]}" for s, w in ((x, wx), (y, wy)) if 0 < w.W.shape[1] < k]
+    if short:
+        warnings.warn(
+            f"svcca: k={k} directions asked, but only {', '.join(short)} have variance (rank-deficient, or too few "
+            "samples); keeping those", RuntimeWarning, stacklevel=4
+        )
 
 
 def pwcca_from_stats(view, x, y, convention="morcos", eps: float = 0.0, rtol: float = CCA_RTOL) -> PWCCAResult:
@@ -316,11 +338,26 @@ def _pwcca_google(view, x, y, epsilon):
     nmm = n * np.outer(mu, mu)
     DtD = u.T @ Ax @ u + nmm
     DtX = u.T @ Ax + nmm
-    R = linalg.cholesky(0.5 * (DtD + DtD.T), lower=False, check_finite=False)
+    R = _google_directions_factor(DtD, x, int(kx.sum()), n)
     PtX = linalg.solve_triangular(R, DtX, trans="T", lower=False, check_finite=False)
     weights = np.abs(PtX).sum(axis=1)
     weights = weights / weights.sum()
     return PWCCAResult(float(np.sum(weights * rho)), rho, weights, "x", "google")
+
+
+def _google_directions_factor(DtD, x: str, k: int, n: int):
+    """R with RᵀR = DᵀD (google's QR of its directions D, from statistics); ValueError when D is rank-deficient —
+    k directions from n samples, k > n, or numerically singular — where google's QR weights are arbitrary."""
+    try:
+        if k > n:
+            raise linalg.LinAlgError("more directions than samples")
+        return linalg.cholesky(0.5 * (DtD + DtD.T), lower=False, check_finite=False)
+    except linalg.LinAlgError:
+        raise ValueError(
+            f"pwcca(convention='google'): the {k} directions of {x!r} built from n = {n} samples are linearly "
+            "dependent, so google/svcca's QR of them (and its projection weights) is not determined; use more samples "
+            "than neurons, eps > 0, or convention='morcos'"
+        ) from None
 
 
 def procrustes_from_stats(view: FeatureView, x: str, y: str, form: str = "distance") -> float:

@@ -2,7 +2,7 @@
 :class:`repsim.views.TraceView` — feature-space moments or Gram space alike (docs/math.md §2 i–ii, §4)."""
 from __future__ import annotations
 
-from .._validation import check_debiased_n
+from .._validation import check_debiased_n, flag
 from ..views import PairTerms, TraceView
 from ._common import cosine
 
@@ -37,7 +37,7 @@ def debiased_cka(view: TraceView, x: str, y: str) -> float:
 
 def cka(view: TraceView, x: str, y: str, debiased: bool = False) -> float:
     """Linear CKA, or with ``debiased=True`` debiased linear CKA, between sites ``x`` and ``y``."""
-    return debiased_cka(view, x, y) if debiased else linear_cka(view, x, y)
+    return debiased_cka(view, x, y) if flag(debiased, "debiased") else linear_cka(view, x, y)
 
 
 def _need_centered(view: TraceView) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
-from .._validation import _is_torch, as_float64_array, real
+from .._validation import _is_torch, as_float64_array, check_tensor_storage, first_nonfinite, real
 from .._limits import MAP_EIG_RTOL, MAP_PIVOT_RTOL
 from ..views import FeatureView
 
@@ -42,22 +42,50 @@ class AffineMap:
     n: int | None = None
 
     def transform(self, X):
-        """Map rows of X (shape (n, p); NumPy array or torch tensor) to shape (n, q)."""
-        if not _is_torch(X):
+        """Map rows of X (shape (n, p); NumPy array, torch tensor or nested list) to shape (n, q).
+
+        Integer input maps to float64; a tensor stays on its device, in float32 or float64 (half precision is
+        computed in float32). Raises ValueError for a wrong shape or NaN/Inf values (the row and column named),
+        TypeError for complex, boolean or non-numeric values, ragged lists, sparse or 'meta' tensors.
+        """
+        if _is_torch(X):
+            return self._transform_tensor(X)
+        try:
             X = np.asarray(X)
+        except (ValueError, TypeError) as exc:  # ragged lists and other junk
+            raise TypeError(f"X cannot be read as an array ({exc})") from None
+        if X.dtype.kind not in "fiu":
+            raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+        self._check_shape(X)
+        bad = first_nonfinite(X)
+        if bad is not None:
+            raise ValueError(f"X: {bad}; the input must be finite")
+        return X @ self.W + self.b
+
+    def _check_shape(self, X) -> None:
         if X.ndim != 2 or X.shape[1] != self.W.shape[0]:
             raise ValueError(f"X must have shape (n, {self.W.shape[0]}), got {tuple(X.shape)}")
-        if _is_torch(X):
-            import torch
 
-            if X.is_complex():
-                raise TypeError(f"X must be real, got dtype {X.dtype}")
-            if not X.is_floating_point():  # integer input maps like NumPy's: to float64
-                X = X.to(torch.float64)
-            W = torch.as_tensor(self.W, dtype=X.dtype, device=X.device)
-            b = torch.as_tensor(self.b, dtype=X.dtype, device=X.device)
-            return X @ W + b
-        return X @ self.W + self.b
+    def _transform_tensor(self, X):
+        """:meth:`transform` of a torch tensor, on its device and in its floating dtype."""
+        import torch
+
+        if not isinstance(X, torch.Tensor):
+            raise TypeError(f"X must be an array or a torch.Tensor, got {type(X).__name__}")
+        check_tensor_storage(X, "X")
+        if X.is_complex() or X.dtype == torch.bool:
+            raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+        self._check_shape(X)
+        if not X.is_floating_point():  # integer input maps like NumPy's: to float64
+            X = X.to(torch.float64)
+        elif X.dtype not in (torch.float32, torch.float64):  # half precision: computed in float32
+            X = X.to(torch.float32)
+        if not bool(torch.isfinite(X).all()):
+            bad = first_nonfinite(X.detach().cpu().double().numpy())
+            raise ValueError(f"X: {bad}; the input must be finite")
+        W = torch.as_tensor(self.W, dtype=X.dtype, device=X.device)
+        b = torch.as_tensor(self.b, dtype=X.dtype, device=X.device)
+        return X @ W + b
 
     __call__ = transform
 
@@ -82,7 +110,12 @@ def affine_map_from_stats(view: FeatureView, x: str, y: str, ridge: float = 0.0)
     diagB = np.diag(view.block(y, y)).copy()
     d = np.sqrt(np.clip(np.diag(A), 0.0, None))
     live = d > 0
-    if ridge == 0.0 and not live.all():
+    if not live.any():
+        warnings.warn(
+            f"affine_map: every feature of {x!r} is constant; the map is the constant mean of {y!r} (W = 0, R² = 0 "
+            "for every non-constant target)", RuntimeWarning, stacklevel=3
+        )
+    elif ridge == 0.0 and not live.all():
         warnings.warn(
             f"affine_map: {int((~live).sum())} constant feature(s) of {x!r} get weight 0", RuntimeWarning, stacklevel=3
         )
@@ -93,24 +126,7 @@ def affine_map_from_stats(view: FeatureView, x: str, y: str, ridge: float = 0.0)
         S[np.diag_indices_from(S)] += ridge / d**2
     Cs = C / d[:, None]
     use = live if ridge == 0.0 else np.ones_like(live)
-    S_u, Cs_u = S[np.ix_(use, use)], Cs[use]
-    try:
-        L = linalg.cholesky(S_u, lower=True, check_finite=False)
-        if np.min(np.diag(L)) < MAP_PIVOT_RTOL * np.max(np.diag(L)):  # numerically singular: cond(S) > 1e14
-            raise linalg.LinAlgError("ill-conditioned")
-        Q = linalg.solve_triangular(L, Cs_u, lower=True, check_finite=False)
-        Wu = linalg.solve_triangular(L, Q, lower=True, trans="T", check_finite=False)
-    except linalg.LinAlgError:
-        warnings.warn(
-            f"affine_map: the covariance of {x!r} is singular; using the minimum-norm least-squares map "
-            "(pass ridge > 0 for a regularised one)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        lam, V = linalg.eigh(S_u, check_finite=False)
-        r = lam > MAP_EIG_RTOL * lam.max()
-        Q = (V[:, r].T @ Cs_u) / np.sqrt(lam[r])[:, None]
-        Wu = V[:, r] @ (Q / np.sqrt(lam[r])[:, None])
+    Q, Wu = _solve_scaled(S[np.ix_(use, use)], Cs[use], x)
     Ws = np.zeros((p, Cs.shape[1]))
     Ws[use] = Wu
     W = Ws / d[:, None]
@@ -127,6 +143,28 @@ def affine_map_from_stats(view: FeatureView, x: str, y: str, ridge: float = 0.0)
     return AffineMap(W=W, b=b, r2=r2, r2_total=r2_total, ridge=ridge, n=n)
 
 
+def _solve_scaled(S_u, Cs_u, x: str):
+    """(Q, W) with S_u = L Lᵀ, Q = L⁻¹ Cs_u, W = S_u⁻¹ Cs_u (Cholesky), or the minimum-norm solution through a
+    truncated eigendecomposition when S_u is numerically singular (with a warning); empty when no feature is used."""
+    if S_u.shape[0] == 0:  # every feature of x is constant: no weights, nothing explained
+        return np.zeros((0, Cs_u.shape[1])), np.zeros((0, Cs_u.shape[1]))
+    try:
+        L = linalg.cholesky(S_u, lower=True, check_finite=False)
+        if np.min(np.diag(L)) < MAP_PIVOT_RTOL * np.max(np.diag(L)):  # numerically singular: cond(S) > 1e14
+            raise linalg.LinAlgError("ill-conditioned")
+        Q = linalg.solve_triangular(L, Cs_u, lower=True, check_finite=False)
+        return Q, linalg.solve_triangular(L, Q, lower=True, trans="T", check_finite=False)
+    except linalg.LinAlgError:
+        warnings.warn(
+            f"affine_map: the covariance of {x!r} is singular; using the minimum-norm least-squares map "
+            "(pass ridge > 0 for a regularised one)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        lam, V = linalg.eigh(S_u, check_finite=False)
+        r = lam > MAP_EIG_RTOL * lam.max()
+        Q = (V[:, r].T @ Cs_u) / np.sqrt(lam[r])[:, None]
+        return Q, V[:, r] @ (Q / np.sqrt(lam[r])[:, None])
 
 
 def _head(obj, name):

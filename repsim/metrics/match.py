@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import warnings
+
 import numpy as np
 
 from .._engines import default_threads, require_core
-from .._limits import DEAD_RTOL
-from .._validation import choice, real
+from .._limits import DEAD_EPS
+from .._validation import choice, dtype_eps, flag, integer, real
 from ..views import FeatureView
 
 
@@ -30,7 +32,10 @@ class Match:
     n_x, n_y : int
         Neurons counted in the denominator (all neurons, or the live ones with ``dead="exclude"``).
     dead_x, dead_y : ndarray of int
-        Dead neurons (zero activation vector; constant ones with ``center=True``), never matched.
+        Dead neurons, never matched: an activation vector at the rounding level of its layer — squared norm at most
+        (8·ε)² times the largest of the layer (with ``center=True`` also times its own uncentred squared norm), ε the
+        machine epsilon of the activations' dtype (docs/matches.md): all-zero neurons, float32 rounding noise, and
+        constant neurons with ``center=True``.
     """
 
     x_indices: np.ndarray
@@ -84,6 +89,16 @@ def _check_eps(eps, name="eps"):
     return real(eps, name, 0.0, 1.0)
 
 
+def _eps_array(eps) -> np.ndarray:
+    """ε or a non-empty 1-D sequence of them as a float64 array, each in [0, 1] (TypeError for non-numbers)."""
+    values = eps.tolist() if isinstance(eps, np.ndarray) else eps
+    if not isinstance(values, (list, tuple)):
+        values = [values]
+    if not values or any(isinstance(e, (list, tuple)) for e in values):
+        raise ValueError(f"eps must be a number or a non-empty 1-D sequence of numbers, got {eps!r}")
+    return np.array([_check_eps(e) for e in values], dtype=np.float64)
+
+
 def _row_major_symmetric(S: np.ndarray) -> np.ndarray:
     """A C-contiguous array equal to the symmetric S: its transpose when S is Fortran-ordered (no copy)."""
     return S.T if S.flags.f_contiguous and not S.flags.c_contiguous else np.ascontiguousarray(S)
@@ -92,29 +107,41 @@ def _row_major_symmetric(S: np.ndarray) -> np.ndarray:
 class _Blocks:
     """Gram blocks, means and live masks of one pair of sites, laid out for the C++ engine."""
 
-    def __init__(self, view: FeatureView, x: str, y: str, center: bool, dead: str):
+    def __init__(self, view: FeatureView, x: str, y: str, center: bool, dead: str, dtype=None):
         choice(dead, "dead", ("count", "exclude"))
+        self.center = flag(center, "center")
+        self.dead_tol = (DEAD_EPS * dtype_eps(dtype)) ** 2
         self.A = _row_major_symmetric(view.block(x, x))
         self.B = _row_major_symmetric(view.block(y, y))
         self.C = np.ascontiguousarray(view.block(x, y))
         self.mu = np.ascontiguousarray(view.reference[view.layout.index(x)], dtype=np.float64)
         self.nu = np.ascontiguousarray(view.reference[view.layout.index(y)], dtype=np.float64)
         self.n = float(view.n)
-        self.center = bool(center)
         self.live_x = self._live(self.A, self.mu)
         self.live_y = self._live(self.B, self.nu)
         self.p, self.q = self.A.shape[0], self.B.shape[0]
+        for site, live in ((x, self.live_x), (y, self.live_y)):
+            if not live.any():
+                warnings.warn(
+                    f"neuron matches: every neuron of site {site!r} is dead (zero, or at the rounding level of its "
+                    f"dtype{'; constant, with center=True' if self.center else ''}); none of them can be matched",
+                    RuntimeWarning, stacklevel=5,
+                )
         if dead == "count":
             self.n_x, self.n_y = self.p, self.q
         else:
             self.n_x, self.n_y = int(self.live_x.sum()), int(self.live_y.sum())
 
     def _live(self, G, mean):
-        norm2 = np.diag(G).copy()
-        if not self.center:
-            norm2 = norm2 + self.n * mean**2
+        """Neurons above the rounding level: squared norm > dead_tol × the layer's largest (centred: also × its own
+        uncentred squared norm, so that a constant neuron's centring residue counts as zero)."""
+        centred = np.diag(G).copy()
+        raw = centred + self.n * mean**2
+        norm2 = centred if self.center else raw
         top = norm2.max() if norm2.size else 0.0
-        return norm2 > DEAD_RTOL * top if top > 0 else np.zeros(norm2.shape, bool)
+        if not top > 0:
+            return np.zeros(norm2.shape, bool)
+        return norm2 > self.dead_tol * (np.maximum(top, raw) if self.center else top)
 
     def args(self):
         return (self.A, self.B, self.C, self.mu, self.nu, self.n, self.center)
@@ -127,14 +154,10 @@ class _Blocks:
                      np.flatnonzero(~self.live_x), np.flatnonzero(~self.live_y))
 
 
-def match_curve_from_stats(view, x, y, eps, center=False, dead="count") -> MatchCurve:
+def match_curve_from_stats(view, x, y, eps, center=False, dead="count", dtype=None) -> MatchCurve:
     core = require_core("max_match")
-    eps_arr = np.atleast_1d(np.asarray(eps, dtype=np.float64))
-    if eps_arr.ndim != 1 or eps_arr.size == 0:
-        raise ValueError("eps must be a number or a non-empty 1-D sequence")
-    for e in eps_arr:
-        _check_eps(float(e))
-    blocks = _Blocks(view, x, y, center, dead)
+    eps_arr = _eps_array(eps)
+    blocks = _Blocks(view, x, y, center, dead, dtype)
     order = np.argsort(-eps_arr, kind="stable")
     masks = core.max_match_curve(*blocks.args(), blocks.live_x, blocks.live_y, np.ascontiguousarray(eps_arr[order]))
     matches = [None] * eps_arr.size
@@ -143,19 +166,21 @@ def match_curve_from_stats(view, x, y, eps, center=False, dead="count") -> Match
     return MatchCurve(eps_arr, np.array([m.similarity for m in matches]), tuple(matches))
 
 
-def max_match_from_stats(view, x, y, eps, center=False, dead="count") -> Match:
-    return match_curve_from_stats(view, x, y, [_check_eps(eps)], center, dead).matches[0]
+def max_match_from_stats(view, x, y, eps, center=False, dead="count", dtype=None) -> Match:
+    return match_curve_from_stats(view, x, y, [_check_eps(eps)], center, dead, dtype).matches[0]
 
 
-def simple_matches_from_stats(view, x, y, eps, center=False, dead="count", n_threads=None) -> SimpleMatches:
-
+def simple_matches_from_stats(view, x, y, eps, center=False, dead="count", n_threads=None,
+                              dtype=None) -> SimpleMatches:
     core = require_core("simple_matches")
     eps = _check_eps(eps)
-    blocks = _Blocks(view, x, y, center, dead)
+    if n_threads is not None:
+        n_threads = integer(n_threads, "n_threads", 1, "a positive int or None")
+    blocks = _Blocks(view, x, y, center, dead, dtype)
     (mx, my), = core.max_match_curve(*blocks.args(), blocks.live_x, blocks.live_y, np.array([eps]))
     maximum = blocks.match(mx, my, eps)
     vs = np.concatenate([maximum.x_indices, blocks.p + maximum.y_indices]).astype(np.int64)
-    threads = default_threads() if n_threads is None else int(n_threads)
+    threads = default_threads() if n_threads is None else n_threads
     found = core.minimum_matches(*blocks.args(), mx, my, eps, np.ascontiguousarray(vs), threads)
     distinct = {}
     for mx_v, my_v in found:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from .._limits import CCA_RTOL
-from .._validation import choice, positive_real
+from .._validation import choice, flag, positive_real
 from . import cca as _cca
 from . import cka as _cka
 from . import kernel as _kernel
@@ -184,8 +184,8 @@ def _pairs(center=True):
     """Feature space: the pair view; Gram space: the linear Grams; centred, or as the ``center`` option says."""
 
     def router(space, o):
-        c = o.pop("center") if center == "option" else center
-        return Route("pairs" if space == "feature" else "gram", {"center": bool(c)}, o)
+        c = flag(o.pop("center"), "center") if center == "option" else center
+        return Route("pairs" if space == "feature" else "gram", {"center": c}, o)
 
     return router
 
@@ -202,7 +202,8 @@ def _cka_router(space, o):
     kernel = choice(o.pop("kernel", "linear"), "kernel", KERNELS)
     sigma, bandwidth = o.pop("sigma", 0.5), o.pop("bandwidth", "median")
     if kernel == "rbf":
-        route = _kernel_route(space, {"sigma": sigma, "bandwidth": bandwidth}, debiased=o.pop("debiased"))
+        debiased = flag(o.pop("debiased"), "debiased")
+        route = _kernel_route(space, {"sigma": sigma, "bandwidth": bandwidth}, debiased=debiased)
         return Route(route.view, route.args, route.options, _kernel.kernel_cka)
     return Route("pairs" if space == "feature" else "gram", {"center": True}, o)
 
@@ -210,7 +211,7 @@ def _cka_router(space, o):
 def _kernel_route(space, o, debiased):
     sigma = positive_real(o.pop("sigma"), "sigma")
     bandwidth = choice(o.pop("bandwidth"), "bandwidth", BANDWIDTHS)
-    return Route("kernel", {"kernel": "rbf", "sigma": sigma, "bandwidth": bandwidth, "debiased": bool(debiased)}, o)
+    return Route("kernel", {"kernel": "rbf", "sigma": sigma, "bandwidth": bandwidth, "debiased": debiased}, o)
 
 
 def _rbf_router(debiased):
@@ -331,7 +332,8 @@ _ENTRIES = (
         formula="W = Σ_xx⁻¹ Σ_xy, R² = 1 − SS_res / SS_tot",
     ),
     MeasureSpec(
-        "max_match", _match.max_match_from_stats, {"eps": REQUIRED, "center": False, "dead": "count"}, _matches,
+        "max_match", _match.max_match_from_stats, {"eps": REQUIRED, "center": False, "dead": "count", "dtype": None},
+        _matches,
         ids={"similarity": {"measure/subspacematch/max_match": {"eps": 0.25}}},
         **_FEATURE, scalar=lambda r: r.similarity,
         centering="raw neurons (center=False, Wang et al.) or centred", kind="similarity", range=(0.0, 1.0),
@@ -341,7 +343,8 @@ _ENTRIES = (
     ),
     MeasureSpec(
         "match_curve", _match.match_curve_from_stats,
-        {"eps": (0.1, 0.2, 0.3, 0.4, 0.5), "center": False, "dead": "count"}, _matches, **_FEATURE, scalar=None,
+        {"eps": (0.1, 0.2, 0.3, 0.4, 0.5), "center": False, "dead": "count", "dtype": None}, _matches, **_FEATURE,
+        scalar=None,
         centering="raw neurons (center=False) or centred", kind="similarity", range=(0.0, 1.0),
         invariances=(PERMUTATION, "per-neuron scaling"), reference=WANG,
         summary="s(ε) for several ε from one factorisation",
@@ -349,7 +352,8 @@ _ENTRIES = (
     ),
     MeasureSpec(
         "simple_matches", _match.simple_matches_from_stats,
-        {"eps": REQUIRED, "center": False, "dead": "count", "n_threads": None}, _matches, **_FEATURE, scalar=None,
+        {"eps": REQUIRED, "center": False, "dead": "count", "n_threads": None, "dtype": None}, _matches, **_FEATURE,
+        scalar=None,
         centering="raw neurons (center=False) or centred", kind="similarity", range=(0.0, 1.0),
         invariances=(PERMUTATION, "per-neuron scaling"), reference=WANG,
         summary="every simple (minimal) match and their size distribution",

@@ -1,0 +1,11 @@
+"""Inference at smoke size (the full run and its figures: ``python bench/report_inference.py``): exact-moment
+p-values against Monte Carlo, calibration, interval coverage, and the costs."""
+from __future__ import annotations
+
+import report_inference as ri  # bench/ is on sys.path under pytest
+
+
+def test_report_inference_quick(benchmark):
+    out = benchmark.pedantic(lambda: ri.main(["--quick"]), rounds=1, iterations=1)
+    assert out["agreement"]["tests"] == 10 and out["matrix_cost"]["ratio"] > 0
+    assert out["mc_speed"]["speedup"] > 1
