@@ -32,7 +32,9 @@ class Estimator:
 ESTIMATORS = {
     "exact": Estimator(lambda plan, memory, kept: _moments(plan, memory, kept),
                        lambda path, p: Moments.load(path, precision=p),
-                       ("fp64", "window32"), registry.names("feature", matrix=True), True, False),
+                       ("fp64", "window32"),
+                       tuple(m for m in registry.names(matrix=True)
+                             if {"feature", "gram"} & set(registry.lookup(m).spaces)), True, False),
     "minibatch": Estimator(lambda plan, memory, kept: MinibatchCKA(plan.batch_size, plan.precision),
                            lambda path, p: MinibatchCKA.load(path),
                            ("fp64", "fp32"), ("cka",), False, True),
@@ -76,6 +78,12 @@ class Plan:
     sketch: CountSketch | None = None  # approximate="sketch": the wide sites' hash (set after the memory plan)
     sketch_error: dict | None = None  # metric → largest |sketched − exact| on the first batch
     inference: bool = False  # matrices carry the permutation nulls (compare(inference="moments"))
+    spaces: dict | None = None  # metric → "feature" or "gram": where its options make it computable
+
+    @property
+    def needs_gram(self) -> bool:
+        """Whether some measure (or its options, e.g. ``kernel="rbf"``) exists only in Gram space."""
+        return any(v == "gram" for v in (self.spaces or {}).values())
 
     @property
     def sites(self) -> list:
@@ -115,7 +123,7 @@ def make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_ev
     specs = _per_model_layers(models, layers, reduce)
     _validation.choice(estimator, "estimator", tuple(ESTIMATORS))
     est = ESTIMATORS[estimator]
-    metrics, options = _check_metrics(metrics, metric_options, estimator)
+    metrics, options, spaces = _check_metrics(metrics, metric_options, estimator)
     if precision not in est.precisions:
         raise ValueError(
             f"precision must be one of {list(est.precisions)} with estimator={estimator!r}, got {precision!r}"
@@ -134,8 +142,18 @@ def make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_ev
     layer_info = {name: [_layer_info(s, caps[name].modules[s.name]) for s in specs[name]] for name in models}
     devices = {name: (torch.device(device) if device is not None else _model_device(m)) for name, m in models.items()}
     pairs, groups = _pairs(pairs, models, labels)
-    return Plan(models, specs, caps, labels, rows, cols, rows_model, cols_model, layer_info, devices, metrics,
+    plan = Plan(models, specs, caps, labels, rows, cols, rows_model, cols_model, layer_info, devices, metrics,
                 options, estimator, batch_size, precision, checkpoint, checkpoint_every, forward, pairs, groups)
+    plan.spaces = spaces
+    if plan.needs_gram:
+        gram_only = [m for m, sp in spaces.items() if sp == "gram"]
+        no_gram = [m for m in metrics if "gram" not in registry.lookup(m).spaces]
+        if no_gram:
+            raise ValueError(f"metric(s) {gram_only} exist only in Gram space (n × n kernels) and {no_gram} only in "
+                             "feature space; compare them in two calls")
+        if checkpoint is not None:
+            raise ValueError(f"metric(s) {gram_only} need Gram space, which has no checkpoints; drop checkpoint=")
+    return plan
 
 
 def _pairs(pairs, models, labels):
@@ -222,7 +240,7 @@ def _canonical(name: str) -> str | None:
 
 def _check_metrics(metrics, metric_options, estimator):
     metrics = _validation.name_tuple(metrics, "metrics", "metric")
-    known = registry.names("feature", matrix=True)
+    known = ESTIMATORS["exact"].metrics
     unknown = [m for m in metrics if _canonical(m) not in known]
     if unknown:
         raise ValueError(
@@ -242,7 +260,7 @@ def _check_metrics(metrics, metric_options, estimator):
     extra = [k for k in metric_options if k not in metrics]
     if extra:
         raise ValueError(f"metric_options names metric(s) {extra} that are not in metrics {list(metrics)}")
-    options = {}
+    options, spaces = {}, {}
     for m in metrics:
         opts = metric_options.get(m) or {}
         if not isinstance(opts, Mapping):
@@ -250,9 +268,23 @@ def _check_metrics(metrics, metric_options, estimator):
         if opts and not ESTIMATORS[estimator].options:
             raise ValueError(f"estimator={estimator!r} takes no options for {m!r}, got {dict(opts)}")
         spec, preset = registry.resolve(m)
-        spec.options("feature", {**preset, **opts})
+        spaces[m] = _space_of(spec, {**preset, **opts})
         options[m] = dict(opts)
-    return metrics, options
+    return metrics, options, spaces
+
+
+def _space_of(spec, opts) -> str:
+    """"feature" when the measure with these options has a feature-space form, else "gram" (TypeError naming an
+    option no space takes)."""
+    if "feature" in spec.spaces:
+        try:
+            spec.options("feature", opts)
+            return "feature"
+        except TypeError:
+            if "gram" not in spec.spaces:
+                raise
+    spec.options("gram", opts)
+    return "gram"
 
 
 def _axes(models, labels):

@@ -178,7 +178,8 @@ def compare(
     probed = probe(plan, first)  # the widths before anything is allocated; this batch is not run again
     acts = probed.acts
     rows = next(iter(acts.values())).shape[0]
-    gram = plan.checkpoint is None and all("gram" in registry.lookup(m).spaces for m in plan.metrics)
+    gram = "required" if plan.needs_gram else (
+        plan.checkpoint is None and all("gram" in registry.lookup(m).spaces for m in plan.metrics))
     memory = planner.plan({s: int(a.shape[1]) for s, a in acts.items()}, plan.pairs, plan.groups,
                           n=rows * total if total else None, max_memory=max_memory, batch_rows=max(rows, 1),
                           max_passes=1 if plan.checkpoint is not None else None,

@@ -168,10 +168,11 @@ def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=No
         Bytes of one batch's activations held while it is accumulated (``compare`` gives them).
     workspace : int
         Reserve for BLAS and torch work buffers (default WORKSPACE_BYTES).
-    gram : bool
+    gram : bool or "required"
         Gram space is allowed (every measure asked for has a Gram-space form and ``n`` is known): it is chosen when
         the crossover rule says so (Σp > GRAM_RATIO · n, docs/math.md §4.5) and its Grams fit — passes over column
-        blocks of every site, each block (n rows) added to the site's n × n Gram (exact).
+        blocks of every site, each block (n rows) added to the site's n × n Gram (exact). ``"required"``: some
+        measure exists only in Gram space (kernel CKA): Gram space whatever the crossover rule says, or PlanError.
     approximate : {None, False, "sketch"}
         Whether an approximate strategy may be planned when no exact one fits: ``"sketch"`` hashes every site wider
         than k to k columns (CountSketch; k the widest of SKETCH_DIMS that fits, or ``sketch_dim``) and plans the
@@ -189,7 +190,8 @@ def plan(sites, pairs="all", groups=None, *, n: int | None = None, max_memory=No
     PlanError
         When nothing fits: the message gives what each strategy would need and what would fit.
     """
-    gram = flag(gram, "gram")
+    if gram != "required":
+        gram = flag(gram, "gram")
     if approximate not in (None, False, "sketch"):
         raise ValueError(f"approximate must be None, False or 'sketch', got {approximate!r}")
     if sketch_dim is not None and approximate != "sketch":
@@ -242,6 +244,17 @@ def _exact_plan(sites, pairs, groups, n, max_memory, batch_rows, max_passes, act
     cross_bytes = [8 * widths[i] * widths[j] for i, j in kept]
     own = blocked_nbytes(widths, ())
     joint = 8 * d * d
+    if gram == "required":
+        if not n:
+            raise PlanError("the measures asked for exist only in Gram space (n × n kernels), which needs the number "
+                            "of samples before the first batch: give data with a len() (a list or a DataLoader)")
+        gplan = _gram_plan(dict(zip(names, widths)), n, budget, int(workspace) + int(activation_bytes), max_passes,
+                           batch_rows)
+        if gplan is None:
+            raise PlanError(f"the measures asked for exist only in Gram space: {L} Grams of n = {n:,} samples need "
+                            f"{_fmt_bytes(gram_nbytes(n, L))}, over the budget of {_fmt_bytes(budget)}; cap the "
+                            "samples, compare fewer layers, or raise max_memory")
+        return gplan
     if gram and n and P > GRAM_RATIO * n:
         gplan = _gram_plan(dict(zip(names, widths)), n, budget, int(workspace) + int(activation_bytes), max_passes,
                            batch_rows)
