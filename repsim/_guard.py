@@ -38,6 +38,15 @@ class Guard:
         self.lock = threading.RLock()
         self.broken: str | None = None
 
+    def __getstate__(self):
+        """Pickle (a Dask or multiprocessing worker's copy of an accumulator): the broken flag only — a lock is not
+        state, and the copy gets a fresh one."""
+        return {"broken": self.broken}
+
+    def __setstate__(self, state):
+        self.lock = threading.RLock()
+        self.broken = state["broken"]
+
     def check(self) -> None:
         if self.broken is not None:
             raise BrokenAccumulatorError(self.broken)
