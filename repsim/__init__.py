@@ -33,6 +33,7 @@ from .api import (
     simple_matches,
     svcca,
 )
+from .activations import ActivationStore
 from .compare import compare
 from .gram import GramMoments
 from . import inference
@@ -55,6 +56,7 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    "ActivationStore",
     "AffineMap",
     "CCAResult",
     "GramMoments",

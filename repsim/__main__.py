@@ -1,5 +1,9 @@
-"""Command line: ``repsim demo`` (the default), ``repsim example`` (a streamed layer × layer comparison) and
-``repsim config``."""
+"""Command line: ``repsim compare FILE...`` (activation files → report), ``repsim stats`` / ``merge`` / ``report`` (the
+map-reduce of a cluster job), ``repsim demo``, ``repsim example`` and ``repsim config``. Bare ``repsim`` prints the
+usage.
+
+Imports are deferred to the sub-command that needs them (repsim.io and pyarrow for the file commands, torch and
+matplotlib for the demo), so ``repsim config`` and ``repsim --help`` answer without loading them."""
 from __future__ import annotations
 
 import argparse
@@ -7,11 +11,22 @@ import sys
 import time
 
 import numpy as np
+from tqdm.std import tqdm
 
 from ._config import show_config
+from ._version import __version__
 from .api import cka
-from . import demo
 from .moments import Moments
+
+EPILOG = """examples:
+  repsim compare a.safetensors b.safetensors --out report/       rows: a's layers, columns: b's (CKA, dCKA, RV2, PWCCA)
+  repsim compare a.npz b.parquet --ids sample_id --metrics cka rv2 --max-samples 50000 --seed 1
+  repsim stats a_$SLURM_ARRAY_TASK_ID.npz b_$SLURM_ARRAY_TASK_ID.npz --names a b --out s_$SLURM_ARRAY_TASK_ID.npz
+  repsim merge s_*.npz --out all.npz && repsim report all.npz --metrics cka pwcca --out report/
+  repsim example                                                 a streamed synthetic comparison (no torch)
+  repsim demo                                                    MNIST-1D, small models, the seed papers' analyses
+  repsim config                                                  engines and libraries in use
+docs/files.md describes the file formats, ids and the cluster recipes."""
 
 
 def _example(args) -> int:
@@ -25,6 +40,8 @@ def _example(args) -> int:
     m = Moments()
     t0 = time.perf_counter()
     kept = []
+    bar = tqdm(total=n, desc="repsim example", unit="samples", unit_scale=True, file=sys.stderr,
+               disable=args.quiet, mininterval=0.25)
     for start in range(0, n, batch):
         x = rng.normal(size=(min(batch, n - start), width))
         h1 = np.maximum(x @ W1 + 3.0, 0)
@@ -34,11 +51,20 @@ def _example(args) -> int:
         m.update({"net1.layer1": h1, "net1.layer2": h2, "net1.layer3": h3, "net2.layer2": other})
         if start < args.check_rows:
             kept.append((h2, other))
+        bar.update(x.shape[0])
+    bar.close()
     elapsed = time.perf_counter() - t0
-    print(f"streamed n={m.n} samples of 4 sites ({sum(m.dims.values())} features) in {elapsed:.2f} s\n")
-    for metric, opts in (("cka", {}), ("debiased_cka", {}), ("rv2", {})):
-        print(m.matrix(metric, rows=["net1.layer1", "net1.layer2", "net1.layer3"], cols=["net2.layer2"], **opts))
-        print()
+    print(f"streamed n={m.n:,} samples of 4 sites ({sum(m.dims.values())} features) in {elapsed:.2f} s; "
+          "similarity of each net1 layer to net2.layer2:\n")
+    rows = ["net1.layer1", "net1.layer2", "net1.layer3"]
+    cols = {"CKA": ("cka", {}), "debiased CKA": ("debiased_cka", {}), "RV2": ("rv2", {})}
+    values = {k: m.matrix(metric, rows=rows, cols=["net2.layer2"], **o).values[:, 0] for k, (metric, o) in cols.items()}
+    print(f"{'':<13}" + "".join(f"{k:>14}" for k in cols))
+    for i, r in enumerate(rows):
+        print(f"{r:<13}" + "".join(f"{values[k][i]:>14.6f}" for k in cols))
+    gap = float(np.max(np.abs(values["CKA"] - values["debiased CKA"])))
+    print(f"\nCKA and its debiased / RV2 forms differ by at most {gap:.1e} here: their bias corrections are of order "
+          f"p/n = {width}/{n:,}; with n ≈ p they differ a lot (try --n 500).")
     h2 = np.concatenate([k[0] for k in kept])
     other = np.concatenate([k[1] for k in kept])
     print(
@@ -51,27 +77,175 @@ def _example(args) -> int:
 def _demo(args) -> int:
     if args.epochs is not None and args.epochs < 1:
         raise SystemExit("repsim demo: --epochs must be at least 1")
+    from . import demo  # deferred: torch, mnist1d and matplotlib load only for the demo
 
     try:
         demo.main(out=args.out, epochs=args.epochs, seed=args.seed, use_cache=not args.no_cache,
-             progress=not args.quiet)
+                  progress=not args.quiet)
     except ImportError as exc:
         raise SystemExit(f"repsim demo needs the demo extra: pip install 'repsim-engine[demo]' ({exc})") from None
     return 0
 
 
 def _config(args) -> int:
-
     show_config()
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="repsim", description="Exact, streaming representational similarity.")
-    sub = parser.add_subparsers(dest="command")
+def _fail(command: str, exc: BaseException) -> int:
+    print(f"repsim {command}: error: {exc}", file=sys.stderr)
+    return 2
+
+
+def _save_report(report, out, plots: bool) -> None:
+    if out is None:
+        print(report)
+        return
+    try:
+        written = report.save(out, plots=plots)
+    except ImportError:  # matplotlib is optional: the JSON and CSV files are written, the PNGs skipped
+        written = report.save(out, plots=False)
+        print("(no PNG heatmaps: pip install matplotlib)", file=sys.stderr)
+    print(report)
+    print("\nwrote " + ", ".join(sorted(written.values())))
+
+
+def _compare(args) -> int:
+    from . import io  # deferred: pyarrow loads only for the file commands
+
+    try:
+        files = io.open_files(args.files, args.layers, args.ids, args.names, args.strict, args.max_samples,
+                              args.seed)
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        return _fail("compare", exc)
+    try:
+        print(files.alignment.describe(files.names), file=sys.stderr)
+        memory, _ = io.memory_plan(files, args.max_memory)
+        print(memory, file=sys.stderr)
+        report = io.compare_open(files, args.metrics, args.max_memory, not args.quiet, None)
+    except (ValueError, TypeError) as exc:
+        return _fail("compare", exc)
+    finally:
+        files.close()
+    _save_report(report, args.out, not args.no_plots)
+    return 0
+
+
+def _stats(args) -> int:
+    from . import io  # deferred: pyarrow loads only for the file commands
+
+    try:
+        files = io.open_files(args.files, args.layers, args.ids, args.names, args.strict, args.max_samples,
+                              args.seed)
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        return _fail("stats", exc)
+    try:
+        print(files.alignment.describe(files.names), file=sys.stderr)
+        acc, tracker, _ = io.file_statistics(files, args.max_memory, not args.quiet)
+        written = io.save_stats(args.out, acc, tracker, files.meta())
+    except (ValueError, TypeError, OSError) as exc:
+        return _fail("stats", exc)
+    finally:
+        files.close()
+    print(f"{acc.n:,} samples of {len(acc.sites)} sites → " + ", ".join(written))
+    return 0
+
+
+def _merge(args) -> int:
+    from . import io  # deferred: pyarrow loads only for the file commands
+
+    try:
+        acc, tracker, meta = io.merge_stats(args.stats)
+        written = io.save_stats(args.out, acc, tracker, meta)
+    except (ValueError, TypeError, OSError) as exc:
+        return _fail("merge", exc)
+    print(f"merged {len(args.stats)} files: {acc.n:,} samples → " + ", ".join(written))
+    return 0
+
+
+def _report(args) -> int:
+    from . import io  # deferred: pyarrow loads only for the file commands
+
+    try:
+        acc, _, meta = io.load_stats(args.stats)
+        report = io.report_from_stats(acc, meta, args.metrics)
+    except (ValueError, TypeError, OSError) as exc:
+        return _fail("report", exc)
+    _save_report(report, args.out, not args.no_plots)
+    return 0
+
+
+def _file_options(p, out_required: bool) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help=".npy, .npz, .safetensors, .parquet/.pq or Arrow IPC .arrow/.feather files")
+    p.add_argument("--layers", nargs="+", metavar="LAYER", help="layers to keep (default: every float array)")
+    p.add_argument("--ids", default="ids", metavar="COLUMN|KEY",
+                   help="the ids array/tensor/column in each file, to join samples by id (default 'ids'; files "
+                        "without it are joined by row order)")
+    p.add_argument("--names", nargs="+", metavar="NAME", help="model names of the files (default: their stems)")
+    p.add_argument("--strict", action="store_true", help="refuse files whose ids differ (default: inner join)")
+    p.add_argument("--max-samples", type=int, metavar="N", help="use at most N samples (a seeded random subset)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --max-samples (default 0)")
+    p.add_argument("--max-memory", metavar="BYTES", help="memory budget, e.g. 8GB (default: half the available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="repsim", description="Exact, streaming representational similarity.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"repsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    metrics = dict(nargs="+", metavar="METRIC", default=["cka", "debiased_cka", "rv2", "pwcca"],
+                   help="registry measures (default: cka debiased_cka rv2 pwcca; see repsim.measures())")
+
+    cmp_ = sub.add_parser(
+        "compare", help="compare the layers stored in activation files → report (JSON, CSV, PNG)",
+        description="Stream activation files into exact statistics and write the report of repsim.compare. Sites "
+        "are '<file stem>.<layer>'; with two files the rows are the first file's layers and the columns the "
+        "second's. Samples are joined by id when the files carry ids.",
+        epilog="examples:\n  repsim compare a.safetensors b.safetensors --out report/\n"
+               "  repsim compare a.npz b.npz --ids sample_id --strict --metrics cka rv2\n"
+               "  repsim compare acts.parquet --layers h1 h2 h3 --max-samples 20000 --seed 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _file_options(cmp_, False)
+    cmp_.add_argument("--metrics", **metrics)
+    cmp_.add_argument("--out", metavar="DIR", help="write report.json, <metric>.csv and <metric>.png here")
+    cmp_.add_argument("--no-plots", action="store_true", help="no PNG heatmaps")
+    cmp_.set_defaults(func=_compare)
+
+    st = sub.add_parser(
+        "stats", help="exact statistics of activation files → STATS (one task of a map-reduce)",
+        description="Accumulate activation files into exact statistics (repsim.Moments.save) and, beside them, "
+        "<STATS>.ids.npz: the ids seen (so that overlapping shards are refused by merge) and the sites.",
+        epilog="example (a Slurm array task):\n  repsim stats a_$SLURM_ARRAY_TASK_ID.safetensors "
+               "b_$SLURM_ARRAY_TASK_ID.safetensors --names a b --out stats_$SLURM_ARRAY_TASK_ID.npz",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _file_options(st, True)
+    st.add_argument("--out", required=True, metavar="STATS", help="the statistics file to write (.npz)")
+    st.set_defaults(func=_stats)
+
+    mg = sub.add_parser("merge", help="merge statistics files exactly (Moments.merge) → STATS",
+                        description="Merge statistics files of disjoint samples exactly; refuses files that share "
+                        "samples (by their ids) or differ in sites.",
+                        epilog="example:\n  repsim merge stats_*.npz --out all.npz",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    mg.add_argument("stats", nargs="+", metavar="STATS")
+    mg.add_argument("--out", required=True, metavar="STATS")
+    mg.set_defaults(func=_merge)
+
+    rp = sub.add_parser("report", help="the report of a statistics file",
+                        description="Compute the measures of a statistics file and write the report of "
+                        "repsim.compare.", epilog="example:\n  repsim report all.npz --metrics cka rv2 --out report/",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rp.add_argument("stats", metavar="STATS")
+    rp.add_argument("--metrics", **metrics)
+    rp.add_argument("--out", metavar="DIR", help="write report.json, <metric>.csv and <metric>.png here")
+    rp.add_argument("--no-plots", action="store_true", help="no PNG heatmaps")
+    rp.set_defaults(func=_report)
+
     demo = sub.add_parser(
         "demo",
-        help="(default) MNIST-1D, three small models trained on the spot, the seeds' analyses → report.md, figures",
+        help="MNIST-1D, three small models trained on the spot, the seeds' analyses → report.md, figures",
         description="Generate MNIST-1D locally, train two small 1-D CNNs and an MLP on the CPU (weights cached), "
         "and run stitching (seed 001), projection curves (seed 000), CKA/dCKA/RV2 (seed 002) and max/simple "
         "matches (seeds 003/004). Writes report.md, results.json and PNG figures.",
@@ -83,18 +257,25 @@ def main(argv=None) -> int:
     demo.add_argument("--no-cache", action="store_true", help="retrain the models (and overwrite the cached weights)")
     demo.add_argument("--quiet", action="store_true", help="no progress display")
     demo.set_defaults(func=_demo)
-    ex = sub.add_parser("example", help="stream a synthetic 4-layer comparison and print CKA / debiased CKA / RV2")
+    ex = sub.add_parser("example", help="stream a synthetic 4-layer comparison: CKA, debiased CKA and RV2 side by side")
     ex.add_argument("--n", type=int, default=200_000, help="number of samples (default 200000)")
     ex.add_argument("--batch", type=int, default=4096, help="batch size (default 4096)")
     ex.add_argument("--width", type=int, default=128, help="layer width (default 128)")
     ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--quiet", action="store_true", help="no progress bar")
     ex.add_argument("--check-rows", type=int, default=8192, help=argparse.SUPPRESS)
     ex.set_defaults(func=_example)
     cfg = sub.add_parser("config", help="print the engines and libraries in use")
     cfg.set_defaults(func=_config)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["demo"])
+        parser.print_help()
+        return 0
     return args.func(args)
 
 

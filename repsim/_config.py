@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
+from importlib import metadata
 
 import numpy as np
 import scipy
@@ -26,12 +28,7 @@ def config() -> dict:
             "SciPy's dpotrf/dtrsm" if _core.lapack_loaded() else "not found (scalar code only)"
         )
     info["OPENBLAS_THREAD_TIMEOUT"] = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "unset")
-    try:
-        import numba
-
-        info["numba"] = numba.__version__
-    except ImportError:  # pragma: no cover - numba is a dependency
-        info["numba"] = "missing"
+    info["numba"] = _installed("numba") or "missing"
     try:
         from threadpoolctl import threadpool_info
 
@@ -40,13 +37,23 @@ def config() -> dict:
         info["BLAS"] = "; ".join(blas) or "unknown"
     except ImportError:
         info["BLAS"] = "unknown (threadpoolctl not installed)"
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # not imported here (seconds): CUDA is reported when torch is already loaded
+    version = _installed("torch")
+    if torch is not None:
         info["torch"] = f"{torch.__version__} (CUDA {'available' if torch.cuda.is_available() else 'not available'})"
-    except ImportError:
-        info["torch"] = "not installed (optional)"
+    else:
+        info["torch"] = f"{version} (CUDA: torch.cuda.is_available())" if version else "not installed (optional)"
+    for name in ("safetensors", "pyarrow", "dask", "torchmetrics"):
+        info[name] = _installed(name) or "not installed (optional)"
     return info
+
+
+def _installed(name: str) -> str | None:
+    """The installed version of a distribution, without importing it (None when absent)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def show_config() -> None:

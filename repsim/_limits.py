@@ -53,10 +53,16 @@ DEFAULT_GRAM_BUDGET = 2 << 30
 # ---------------------------------------------------------------------------------------------------- metrics
 #: Default relative pseudo-inverse tolerance of the CCA family (eigenvalues below rtol · largest are dropped).
 CCA_RTOL = 1e-10
-#: A feature whose variance is below CONST_RTOL × (the largest variance of its site) counts as constant.
+#: A feature whose variance is below CONST_RTOL × (the largest variance of its site) counts as constant; likewise a
+#: sample (RSA's cosine / correlation RDMs) whose squared norm is below CONST_RTOL × the sum of the magnitudes of the
+#: Gram terms it is formed from (docs/math.md §8).
 CONST_RTOL = 1e-12
 #: Variance fractions are compared with this slack (SVCCA's 99 % rule, PCA ranks): keep · (1 − KEEP_SLACK).
 KEEP_SLACK = 1e-12
+#: Shape metrics (netrep's ``whiten(eigval_tol=1e-7)``, reproduced exactly): eigenvalues of a site's centred
+#: sum-of-squares matrix Σ x̃x̃ᵀ are clipped below at this absolute value before the partial whitening, and
+#: alpha > 1 − SHAPE_EIGVAL_TOL means no whitening at all (docs/math.md §9.1).
+SHAPE_EIGVAL_TOL = 1e-7
 #: Affine maps: a Cholesky pivot below this fraction of the largest means cond(S) > 1e14 → eigen-solve instead.
 MAP_PIVOT_RTOL = 1e-7
 #: Affine maps: eigenvalues below this fraction of the largest are dropped by the pseudo-inverse.
@@ -73,8 +79,12 @@ DEP_TOL = 1e-12
 ONE_TOL = 1e-12
 #: RBF kernels: the smallest accepted γ·D̄ = (mean squared distance between samples)/(2σ²) of a site. Below it the
 #: off-diagonal entries exp(−γD) lie within 1e-8 of 1 and the centred kernel keeps fewer than 8 significant digits
-#: (the σ → ∞ limit of RBF CKA is linear CKA).
+#: (the σ → ∞ limit of RBF CKA is linear CKA). Laplace kernels exp(−√D/σ) apply it to √D̄/σ, for the same reason.
 RBF_MIN_EXPONENT = 1e-8
+#: RSA's rank comparisons (Spearman, Kendall): RDM entries closer than RDM_TIE_RTOL × the largest entry are tied.
+#: Entries formed from the Gram (K_ii + K_jj − 2K_ij) carry rounding errors of a few ulps of the largest entry, so
+#: distances that are equal in exact arithmetic (integer data, duplicated samples) would otherwise be ranked apart.
+RDM_TIE_RTOL = 1e-12
 #: Smallest number of samples of the debiased (HSIC₁) estimators: they divide by n(n − 3).
 DEBIASED_MIN_N = 4
 #: Smallest chunk of the minibatch CKA estimator (HSIC₁ needs 4 rows).
@@ -100,3 +110,30 @@ MAX_DEFAULT_THREADS = 8
 SKETCH_DIMS = (4096, 2048, 1024, 512, 256, 128, 64)
 #: Rows of the first batch on which the sketch's error is measured (both sides in Gram space: L · rows² float64).
 SKETCH_CHECK_ROWS = 1024
+
+# ---------------------------------------------------------------------------------------------------- files (repsim.io)
+#: Most rows per batch read from activation files (repsim.io): a batch of every selected layer of every file is held
+#: once as read (source dtype) while the fused pass converts it chunk by chunk (UPDATE_ROWS) — fewer, larger reads,
+#: and the statistics' per-batch overhead amortised.
+FILE_BATCH_ROWS = 4096
+#: Fewest rows per batch read from files, however small the memory budget (below it the per-read overhead dominates).
+FILE_MIN_BATCH_ROWS = 64
+#: Bytes of decoded Parquet row groups / compressed ``.npz`` rows a streamed source keeps for reads out of order (a
+#: file whose rows are needed in another order than stored is re-read when its row groups do not fit).
+FILE_CACHE_BYTES = 256 * 2**20
+
+# ---------------------------------------------------------------------------------------------------- neighbourhoods
+#: Exact k-NN (repsim/_knn.py, docs/math.md §7.2): edge of one float32 screening tile of scores — 16 MiB, the only
+#: quadratic buffer (with its transpose), never an n × n matrix; large enough for SGEMM to run at full speed.
+KNN_TILE = 2048
+#: Exact k-NN: candidates kept per row by the float32 screen beyond the k wanted (k + max(KNN_MARGIN, k)); a row whose
+#: k-th float32 score is not certified by them (scores within the rounding bound of the cut) is recomputed in fp64.
+KNN_MARGIN = 16
+#: Exact k-NN: safety factor on the float32 rounding bound (d + 6)·u·‖x_i‖‖x_j‖ of a screened score (Higham's
+#: γ_d for any summation order, plus the rounding of the float32 copy and of the row terms).
+KNN_BOUND_SAFETY = 2.0
+#: ActivationStore: default cap on the rows kept per site (the k-NN cost grows as n²·d; 200,000 rows of 768
+#: float32 features are 0.6 GB per site). Raise it with ``max_rows=``.
+ACTIVATION_MAX_ROWS = 200_000
+#: Smallest number of samples of CKNNA's unbiased form (its HSIC divides by n(n − 3)).
+KNN_MIN_N = 4

@@ -14,6 +14,7 @@ from ._limits import CCA_RTOL, ONE_SHOT_CHUNK
 from ._validation import (all_finite, check_debiased_n, check_gram_block, check_pair, choice, first_nonfinite, flag,
                           input_dtype, positive_real)
 from .accumulator import measure_value
+from .activations import ActivationStore
 from .gram import GramMoments, choose_space
 from .gram.space import SPACES
 from .metrics.cca import CCAResult
@@ -53,6 +54,17 @@ def one_shot_gram(x, y, n_threads: int | None = None) -> GramMoments:
     return GramMoments(x.shape[0], n_threads=n_threads).update_features({"X": x, "Y": y})
 
 
+def one_shot_rows(X, Y) -> ActivationStore:
+    """An ``ActivationStore`` with sites "X" and "Y" holding the caller's arrays without copies (float32 stays
+    float32; np.memmap stays on disk), for the measures of the "activations" space."""
+    x, y = check_pair(X, Y)
+    for name, a in (("X", x), ("Y", y)):
+        where = first_nonfinite(a)
+        if where is not None:
+            raise ValueError(f"{name}: {where}; activations must be finite")
+    return ActivationStore(max_rows=x.shape[0]).update({"X": x, "Y": y}, copy=False)
+
+
 def _on_pair(acc, metric: str, **options):
     return measure_value(acc, metric, "X", "Y", options)
 
@@ -64,10 +76,13 @@ def evaluate(metric: str, X, Y, *, space: str = "auto", **options):
     (:func:`repsim.gram.choose_space`) picks it, and always for measures that exist only there (kernels).
     """
     spec, preset = resolve(metric)
-    choice(space, "space", SPACES)
+    choice(space, "space", SPACES + ("activations",))
+    if space in ("auto", "activations") and spec.spaces == ("activations",):  # the rows themselves (neighbourhoods)
+        spec.check_space("activations")
+        return _on_pair(one_shot_rows(X, Y), spec.name, **{**preset, **options})
     x, y = check_pair(X, Y)
     if space == "auto":
-        if "feature" not in spec.spaces:
+        if "feature" not in spec.spaces or _gram_options(spec, {**preset, **options}):
             space = "gram"
         elif "gram" in spec.spaces:
             space = choose_space(x.shape[0], (x.shape[1], y.shape[1]))
@@ -78,6 +93,12 @@ def evaluate(metric: str, X, Y, *, space: str = "auto", **options):
     if "dtype" in spec.defaults and options.get("dtype") is None:  # the arrays' own precision (neuron matches)
         options = {**options, "dtype": input_dtype(X, Y)}
     return _on_pair(acc, spec.name, **{**preset, **options})
+
+
+def _gram_options(spec, options) -> bool:
+    """Whether ``options`` name something only the measure's Gram-space form takes (``kernel="rbf"``)."""
+    return "gram" in spec.spaces and bool(set(options) - set(spec.defaults)) and \
+        not set(options) - set(spec.defaults) - set(spec.gram_defaults)
 
 
 # ---------------------------------------------------------------------------------------------------- registry
@@ -166,7 +187,8 @@ def cka(X, Y, debiased: bool = False, *, kernel: str = "linear", sigma: float = 
     Y : array of shape (n_samples, q)
         NumPy arrays or CPU torch tensors (float16/32/64), rows are the same samples.
     debiased : bool, default False
-    kernel : {"linear", "rbf"}, default "linear"
+    kernel : {"linear", "rbf", "laplace"}, default "linear"
+        "laplace": K = exp(−‖x_i − x_j‖/σ) with the same σ as "rbf" (docs/math.md §8).
     sigma : float, default 0.5
         RBF only. With a median rule, the bandwidth as a fraction of the median distance; with
         ``bandwidth="fixed"``, σ itself.
@@ -212,17 +234,18 @@ def cka(X, Y, debiased: bool = False, *, kernel: str = "linear", sigma: float = 
         raise ValueError(f"kernel must be one of {list(KERNELS)}, got {kernel!r}")
     choice(space, "space", SPACES)
     debiased = flag(debiased, "debiased")
-    if kernel == "rbf":
+    if kernel != "linear":  # "rbf", "laplace"
         if space == "feature":
             raise ValueError(
-                "RBF CKA has no feature-space form (it needs the n × n kernel matrices); use space='auto' or 'gram'"
+                f"kernel={kernel!r}: kernel CKA has no feature-space form (it needs the n × n kernel matrices); use "
+                "space='auto' or 'gram'"
             )
         positive_real(sigma, "sigma")
         choice(bandwidth, "bandwidth", BANDWIDTHS)
         x, y = check_pair(X, Y)
         if debiased:
             check_debiased_n(x.shape[0])
-        return _on_pair(one_shot_gram(x, y), "cka", debiased=debiased, kernel="rbf", sigma=sigma, bandwidth=bandwidth)
+        return _on_pair(one_shot_gram(x, y), "cka", debiased=debiased, kernel=kernel, sigma=sigma, bandwidth=bandwidth)
     return evaluate("cka", X, Y, space=space, debiased=debiased)
 
 

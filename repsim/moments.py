@@ -14,6 +14,7 @@ from ._limits import CCA_RTOL, UPDATE_ROWS
 from ._torch_backend import TorchAccumulator
 from .accumulator import SiteBook, measure_matrix, measure_value
 from .blocks import ALL, BlockedStore, JointStore, blocked_nbytes, resolve_pairs
+from .metrics.registry import REGISTRY, REQUIRED
 from .planner import PlanError, budget_of, parse_bytes, plan
 from .statistics import FullStatistics, Layout, PairStatistics
 
@@ -130,6 +131,13 @@ class Moments(SiteBook):
         self._batches = 0
         self._buffer: np.ndarray | None = None
         self._views: dict = {}
+
+    def __getstate__(self):
+        """Pickle (Dask, multiprocessing) without the reused batch buffer and the cached views, rebuilt on demand;
+        the guard pickles as a fresh lock and its broken flag (repsim/_guard.py)."""
+        state = self.__dict__.copy()
+        state["_buffer"], state["_views"] = None, {}
+        return state
 
     # ------------------------------------------------------------------ state
     @property
@@ -390,9 +398,10 @@ class Moments(SiteBook):
         d1, d2, mu = [], [], []
         for c1, c2, a, b in zip(self._reference, other._reference, s1, s2):
             delta = (a + b + other._n * (c2 - c1)) / n
-            d1.append(delta)
-            d2.append(delta + (c1 - c2))
-            mu.append(c1 + delta)
+            m = c1 + delta  # the stored reference: both stores move exactly to it (not to the unrounded c1 + δ)
+            d1.append(m - c1)
+            d2.append(m - c2)
+            mu.append(m)
         merged = self._store.shift(d1)
         merged.add_store(other._store.shift(d2))
         merged.check_finite("merging these Moments (their references are too far apart)")
@@ -704,3 +713,22 @@ class Moments(SiteBook):
         m._n = n
         m._batches = batches
         return m
+
+
+def _registry_method(spec):
+    """``Moments.<name>(x, y, **options)`` for a registry measure with a feature-space form and no hand-written
+    method: the registry's defaults, summary and reference make its signature and docstring."""
+
+    def method(self, x: str, y: str, **options):
+        return self._measure(spec.name, x, y, **options)
+
+    shown = ", ".join(f"{k}={'…' if v is REQUIRED else repr(v)}" for k, v in spec.defaults.items())
+    method.__name__ = method.__qualname__ = spec.name
+    method.__doc__ = (f"{spec.summary} between sites ``x`` and ``y`` (registry measure {spec.name!r}; options "
+                      f"{shown or 'none'}).\n\n        {spec.formula}\n\n        Reference: {spec.reference}")
+    return method
+
+
+for _spec in REGISTRY.values():
+    if "feature" in _spec.spaces and not hasattr(Moments, _spec.name):
+        setattr(Moments, _spec.name, _registry_method(_spec))

@@ -10,7 +10,34 @@ import os
 
 import numpy as np
 
-__all__ = ["heatmap", "plot_report", "save_heatmaps"]
+__all__ = ["DISPLAY_NAMES", "display_name", "heatmap", "plot_report", "save_heatmaps"]
+
+#: Registry name → the measure's name in titles and colourbar labels (the registry's ``summary`` is a sentence, too
+#: long for a title). A name not listed here is shown as it is.
+DISPLAY_NAMES = {
+    "cka": "Linear CKA",
+    "debiased_cka": "Debiased linear CKA",
+    "rv": "RV coefficient",
+    "rv2": "RV2 (modified RV)",
+    "cca": "Mean canonical correlation",
+    "svcca": "SVCCA",
+    "pwcca": "PWCCA",
+    "procrustes": "Procrustes distance",
+    "accuracy": "Accuracy",
+}
+#: Heatmaps with more columns than this are laid out in a grid of rows (Report.plot), at most this many per row.
+GRID_COLUMNS = 3
+
+
+def display_name(metric: str) -> str:
+    """The name of ``metric`` for titles and colourbar labels (:data:`DISPLAY_NAMES`, else ``metric`` itself)."""
+    return DISPLAY_NAMES.get(metric, metric)
+
+
+def _text_colour(cm, norm_value: float) -> str:
+    """Black or white, whichever contrasts more with the colour at ``norm_value`` (relative luminance, ITU-R BT.709)."""
+    r, g, b, _ = cm(float(np.clip(norm_value, 0.0, 1.0)))
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 else "white"
 
 
 def _figure(**kwargs):
@@ -40,6 +67,8 @@ def heatmap(
     vmax: float | None = None,
     alpha: float = 0.05,
     correction: str = "bh",
+    mark_best: bool = False,
+    colorbar_label: str | None = None,
 ):
     """Draw one :class:`~repsim.SimilarityMatrix` as a heatmap and return the ``Axes``.
 
@@ -49,6 +78,9 @@ def heatmap(
     12 × 12). The colour range is [0, 1] when the values lie in it, else their range. NaN cells are grey. When the
     matrix carries p-values (``inference=``), the cells that do not beat the permutation null at level ``alpha``
     after ``correction`` over the matrix (``SimilarityMatrix.significant``) are hatched, and the title says so.
+    ``mark_best`` outlines the largest finite value of every row (its best match). The colourbar is labelled
+    ``colorbar_label`` (default: the measure's display name, :func:`display_name`). Cell text is black or white by
+    the luminance of the cell's colour and shrinks with the number of columns.
     """
     if ax is None:
         fig = _figure(figsize=(1.2 + 0.5 * len(matrix.cols), 1.0 + 0.45 * len(matrix.rows)), layout="constrained")
@@ -74,7 +106,7 @@ def heatmap(
     ax.set_ylabel(f"{row_model} layers (rows)" if row_model else "model.layer (rows)")
     ax.set_xlabel(f"{col_model} layers (columns)" if col_model else "model.layer (columns)")
     if title is None:
-        title = matrix.metric
+        title = display_name(matrix.metric)
     if getattr(matrix, "p_values", None) is not None:
         weak = ~matrix.significant(alpha, correction) & np.isfinite(values)
         for i, j in zip(*np.nonzero(weak)):
@@ -85,21 +117,22 @@ def heatmap(
     if annotate is None:
         annotate = values.shape[0] <= 12 and values.shape[1] <= 12
     if annotate:
-        mid = (vmin + vmax) / 2
+        size = 8 if values.shape[1] <= 8 else 7
+        span = (vmax - vmin) or 1.0
         for i in range(values.shape[0]):
             for j in range(values.shape[1]):
                 v = values[i, j]
-                text = "nan" if not np.isfinite(v) else f"{v:.2f}"
-                ax.text(
-                    j,
-                    i,
-                    text,
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="black" if (not np.isfinite(v) or v > mid) else "white",
-                )
-    ax.figure.colorbar(im, ax=ax, shrink=0.8)
+                finite = np.isfinite(v)
+                ax.text(j, i, f"{v:.2f}" if finite else "nan", ha="center", va="center", fontsize=size,
+                        color=_text_colour(cm, (v - vmin) / span) if finite else "black")
+    if mark_best:
+        for i, row in enumerate(values):
+            if np.isfinite(row).any():
+                j = int(np.nanargmax(row))
+                ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red",
+                                                          linewidth=1.8))
+    cbar = ax.figure.colorbar(im, ax=ax, shrink=0.8)
+    cbar.set_label(colorbar_label or display_name(matrix.metric))
     return ax
 
 
@@ -107,23 +140,33 @@ def _title(report, metric):
     extra = ""
     if report.estimator == "minibatch":
         extra = f" (minibatch, b={report.batch_size})"
+    name = display_name(metric)
     if report.rows_model is not None and report.cols_model is not None:
-        return f"{metric}{extra}\nrows: {report.rows_model}, columns: {report.cols_model}"
-    return f"{metric}{extra}\nrows and columns: all models"
+        return f"{name}{extra}\nrows: {report.rows_model}, columns: {report.cols_model}"
+    return f"{name}{extra}\nrows and columns: all models"
 
 
-def plot_report(report, path=None, metrics=None, **kwargs):
-    """One heatmap per metric of a :class:`~repsim.compare.Report`, side by side → ``Figure`` (PNG at ``path``)."""
+def plot_report(report, path=None, metrics=None, columns: int = GRID_COLUMNS, **kwargs):
+    """One heatmap per metric of a :class:`~repsim.compare.Report` → ``Figure`` (PNG at ``path``).
+
+    The heatmaps are laid out in a grid of at most ``columns`` per row (six metrics: two rows of three), each titled
+    with the measure's display name and with a labelled colourbar; ``**kwargs`` go to :func:`heatmap`
+    (``mark_best=True`` outlines each row's best match).
+    """
     metrics = list(report.metrics if metrics is None else ([metrics] if isinstance(metrics, str) else metrics))
     for m in metrics:
         report[m]  # KeyError naming the available metrics
     if not metrics:
         raise ValueError("no metrics to plot")
     first = report[metrics[0]]
-    w = 1.6 + 0.5 * len(first.cols)
-    h = 1.6 + 0.45 * len(first.rows)
-    fig = _figure(figsize=(w * len(metrics), h), layout="constrained")
-    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    w = 2.4 + 0.55 * len(first.cols)  # room for the tick labels and the labelled colourbar
+    h = 2.0 + 0.45 * len(first.rows)
+    ncols = max(1, min(int(columns), len(metrics)))
+    nrows = -(-len(metrics) // ncols)
+    fig = _figure(figsize=(w * ncols, h * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(metrics):]:
+        fig.delaxes(ax)
     for ax, m in zip(axes, metrics):
         heatmap(
             report[m], ax, row_model=report.rows_model, col_model=report.cols_model, title=_title(report, m), **kwargs

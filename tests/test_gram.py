@@ -460,7 +460,7 @@ def test_argument_errors():
         repsim.cka(X.astype(int), Y, kernel="rbf")
     g = gram_of(X, Y)
     with pytest.raises(ValueError, match="kernel"):
-        g.cka("x", "y", kernel="laplace")
+        g.cka("x", "y", kernel="polynomial")
     with pytest.raises(ValueError, match="bandwidth"):
         g.bandwidth("x", 0.5, "iqr")
     with pytest.raises(ValueError, match="unknown site 'z'"):

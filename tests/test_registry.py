@@ -11,6 +11,8 @@ import pytest
 
 import naive
 import naive_gram
+import naive_knn
+import naive_shape
 import repsim
 from repsim.metrics import registry
 
@@ -32,6 +34,10 @@ ORACLES = {
     "debiased_cka": ({}, lambda X, Y: naive.debiased_cka(X, Y), float),
     "rbf_cka": ({"sigma": 0.8}, lambda X, Y, sigma: naive_gram.rbf_cka(X, Y, sigma), float),
     "debiased_rbf_cka": ({}, lambda X, Y, sigma=0.5: naive_gram.rbf_cka(X, Y, sigma, debiased=True), float),
+    "laplace_cka": ({"sigma": 0.8}, lambda X, Y, sigma: naive_gram.laplace_cka(X, Y, sigma), float),
+    "debiased_laplace_cka": ({}, lambda X, Y: naive_gram.laplace_cka(X, Y, debiased=True), float),
+    "rsa": ({"rdm": "euclidean", "compare": "pearson"},
+            lambda X, Y, rdm, compare: naive_gram.rsa(X, Y, rdm, compare), float),
     "rv": ({"center": False}, lambda X, Y, center: naive.rv(X, Y, center), float),
     "rv2": ({"center": True}, lambda X, Y, center: naive.rv2(X, Y, center), float),
     "cca": ({}, lambda X, Y: naive.cca(X, Y)["mean_rho"], lambda r: r.mean_rho),
@@ -41,9 +47,25 @@ ORACLES = {
     "procrustes": ({"form": "distance"}, lambda X, Y, form: naive.procrustes(X, Y, form), float),
     "affine_map": ({"ridge": 0.0}, lambda X, Y, ridge: naive.affine_lstsq(X, Y, ridge)["r2_total"],
                    lambda r: r.r2_total),
+    # shape metrics and ReSi's closed forms (tests/naive_shape.py)
+    "shape_metric": ({"alpha": 0.5}, lambda X, Y, alpha: naive_shape.shape_metric(X, Y, alpha), float),
+    "bures_distance": ({}, lambda X, Y: naive_shape.bures_distance(X, Y), float),
+    "permutation_metric": ({}, lambda X, Y: naive_shape.permutation_procrustes(X, Y), float),
+    "hard_correlation_match": ({}, lambda X, Y: naive_shape.hard_correlation_match(X, Y), float),
+    "soft_correlation_match": ({}, lambda X, Y: naive_shape.soft_correlation_match(X, Y), float),
+    "eigenspace_overlap": ({}, lambda X, Y: naive_shape.eigenspace_overlap(X, Y), float),
+    "gulp": ({}, lambda X, Y: naive_shape.gulp(X, Y), float),
+    "linear_r2": ({}, lambda X, Y: naive_shape.linear_regression(X, Y), float),
+    "magnitude_difference": ({}, lambda X, Y: naive_shape.magnitude_difference(X, Y), float),
     "max_match": ({"eps": 0.3}, _match_similarity, lambda r: r.similarity),
     "match_curve": ({"eps": (0.2, 0.5)}, lambda X, Y, eps: [_match_similarity(X, Y, e) for e in eps],
                     lambda r: list(r.similarity)),
+    "mutual_knn": ({"k": 8}, lambda X, Y, k: naive_knn.mutual_knn(X, Y, k), float),
+    "cknna": ({"k": 8}, lambda X, Y, k: naive_knn.cknna(X, Y, k), float),
+    "knn_jaccard": ({"k": 8}, lambda X, Y, k: naive_knn.knn_jaccard(X, Y, k), float),
+    "rank_similarity": ({"k": 8}, lambda X, Y, k: naive_knn.rank_similarity(X, Y, k), float),
+    "joint_rank_jaccard": ({"k": 8}, lambda X, Y, k: naive_knn.joint_rank_jaccard(X, Y, k), float),
+    "second_order_cosine": ({"k": 8}, lambda X, Y, k: naive_knn.second_order_cosine(X, Y, k), float),
     "simple_matches": ({"eps": 0.3}, _simple_match_sets,
                        lambda r: sorted((tuple(m.x_indices.tolist()), tuple(m.y_indices.tolist())) for m in r)),
 }
@@ -59,6 +81,8 @@ def _data(rng, name):
     if name in ("max_match", "match_curve", "simple_matches"):
         X, Y, *_ = naive.planted_subspace_pair(rng, 60, 7, 6, 3, mean=5.0)
         return X, Y
+    if registry.REGISTRY[name].spaces == ("activations",):  # neighbourhoods: cosine, no common offset
+        return naive.correlated_pair(rng, 120, 9, 7)
     return naive.correlated_pair(rng, 120, 9, 7, mean=1e3)
 
 
@@ -85,6 +109,7 @@ def test_entry_equals_its_oracle_in_every_space(name, rng):
         _close(got, want)
         if spec.scalar is not None:  # the matrix entry is the same number
             acc = repsim.GramMoments(X.shape[0]).update({"x": X, "y": Y}) if space == "gram" \
+                else repsim.ActivationStore().update({"x": X, "y": Y}) if space == "activations" \
                 else repsim.Moments().update({"x": X, "y": Y})
             M = acc.matrix(name, **options)
             np.testing.assert_allclose(M["x", "y"], spec.matrix_value(repsim.measure(name)(X, Y, space=space,
@@ -112,8 +137,8 @@ def _invariances(spec):
     for inv in spec.invariances:
         options, x_only = {}, False
         m = re.match(r"(.*) \((\w+)=(\w+)\)$", inv)
-        if m:
-            inv, options = m.group(1), {m.group(2): m.group(3) == "True"}
+        if m:  # "(center=True)" → True; "(rdm=euclidean)" → "euclidean"
+            inv, options = m.group(1), {m.group(2): {"True": True, "False": False}.get(m.group(3), m.group(3))}
         inv = re.sub(r" \(median bandwidth\)$", "", inv)
         if inv.endswith(" of the input"):
             inv, x_only = inv[: -len(" of the input")], True
@@ -174,7 +199,7 @@ def test_measures_list_and_metadata():
     assert [m.name for m in ms] == list(registry.REGISTRY)
     for m in ms:
         assert m.kind in ("similarity", "distance") and m.reference and m.summary and m.invariances
-        assert set(m.spaces) <= {"feature", "gram"} and m.statistics in ("moments", "gram", "activations")
+        assert set(m.spaces) <= {"feature", "gram", "activations"} and m.statistics in ("moments", "gram", "activations")
     assert repsim.measure("cka").defaults == {"debiased": False}
 
 
@@ -209,4 +234,4 @@ def test_compare_takes_ids_of_other_libraries():
     Y = torch.cat([model(x) for x in data]).detach().numpy()
     assert report["nbs-score"]["a.0", "a.2"] == pytest.approx(repsim.procrustes(X, Y, form="similarity"), rel=1e-9)
     with pytest.raises(ValueError, match="unknown metric"):
-        repsim.compare({"a": model}, data, ["0"], metrics=["rbf_cka"], progress=False)  # no feature-space form
+        repsim.compare({"a": model}, data, ["0"], metrics=["no-such-score"], progress=False)

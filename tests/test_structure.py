@@ -22,6 +22,11 @@ LAZY = {
     ("repsim.compare", "repsim._plan"), ("repsim.compare", "repsim._stream"),
     ("repsim.gram.tiles", "repsim._kernels.numba_gram"), ("repsim._engines", "repsim._kernels.numba_augment"),
     ("repsim.demo", "repsim.demo.pipeline"), ("repsim.demo", "repsim.demo.report"),
+    # the CLI loads a sub-command's heavy parts only when that sub-command runs: `repsim config` / `--help` answer
+    # without torch and matplotlib (the demo) or pyarrow (the file readers of repsim.io)
+    ("repsim.__main__", "repsim.demo"), ("repsim.__main__", "repsim.io"),
+    # Numba's k-NN kernels compile on the first neighbourhood measure, not with `import repsim`
+    ("repsim._knn", "repsim._kernels.numba_knn"),
 }
 
 

@@ -410,7 +410,7 @@ def test_matrix_bad_metric_and_options(rng):
     with pytest.raises(ValueError, match="(?=.*unknown metric)(?=.*'not_a_metric')"):
         m.matrix("not_a_metric")
     with pytest.raises(ValueError, match="unknown metric"):
-        m.matrix("CKA")  # names are case sensitive
+        m.matrix("Cka")  # names are case sensitive ("CKA" is ReSi's id of cka)
     with pytest.raises(TypeError, match="metric must be a str"):
         m.matrix(3)
     with pytest.raises(TypeError, match="(?=.*'rv')(?=.*debiased)"):

@@ -14,6 +14,7 @@ Entries. A kernel never forms a transformed matrix: it maps each stored G_ij on 
 
     kind 0 (linear): e_ij = G_ij + v_i + v_j + m                      (v = 0, m = 0: G itself)
     kind 1 (RBF)   : e_ij = exp(−γ·(g_i + g_j − 2G_ij)),  g = diag(G)
+    kind 2 (Laplace): e_ij = exp(−γ·√max(g_i + g_j − 2G_ij, 0))
 
 and then centres it, e_ij − a_i − a_j + c (a = 0, c = 0: no centring). Per site the parameters are a vector
 ``vec`` (v, or g), a scalar ``s`` (m, or γ), a vector ``a`` and a scalar ``c``.
@@ -42,12 +43,18 @@ def _row_entries(kind, G, base, cnt, ig, j0, vec, s, a, c, out):
         ci = vec[ig] + s - a[ig] + c
         for k in range(cnt):
             out[k] = (G[base + k] + (vec[j0 + k] - a[j0 + k])) + ci
-    else:
+    elif kind == 1:
         gi = vec[ig]
         ci = c - a[ig]
         for k in range(cnt):
             d = (gi + vec[j0 + k]) - 2.0 * G[base + k]
             out[k] = (np.exp(-s * d) - a[j0 + k]) + ci
+    else:
+        gi = vec[ig]
+        ci = c - a[ig]
+        for k in range(cnt):
+            d = (gi + vec[j0 + k]) - 2.0 * G[base + k]
+            out[k] = (np.exp(-s * np.sqrt(max(d, 0.0))) - a[j0 + k]) + ci
 
 
 @numba.njit(inline="always")
@@ -55,6 +62,8 @@ def _diag_entry(kind, Gii, ig, vec, s, a, c):
     if kind == 0:
         return Gii + 2.0 * vec[ig] + s - 2.0 * a[ig] + c
     d = (vec[ig] + vec[ig]) - 2.0 * Gii
+    if kind == 2:
+        d = np.sqrt(max(d, 0.0))
     return np.exp(-s * d) - 2.0 * a[ig] + c
 
 
@@ -234,6 +243,42 @@ def unpack(G, ti0, tj0, tr, tc, toff, tstr, out):
                 v = G[off + i * st + k]
                 out[i0 + i, j0 + k] = v
                 out[j0 + k, i0 + i] = v
+
+
+# --------------------------------------------------------------------------------------------- RDMs (docs/math.md §8)
+@numba.njit(
+    "void(float64[::1], " + _TILES + ", int64, float64[::1], float64[::1], float64[::1], float64[::1], float64, "
+    "float64, float64[::1])",
+    parallel=True,
+    **_KW,
+)
+def condensed_rdm(G, ti0, tj0, tr, tc, toff, tstr, kind, g, u, t, a, h, scale, out):
+    """The condensed upper triangle (``scipy.spatial.distance.pdist`` order: (0,1), (0,2), …, (n−2,n−1)) of an
+    RDM of the samples, from the stored centred Gram G (diagonal g):
+
+        D_ij = g_i + g_j − 2G_ij − h·(u_i − u_j)²              (h > 0: distances of row-centred samples)
+        kind 0: out = scale · D_ij                             (squared Euclidean)
+        kind 1: out = (D_ij − δ²) / (2 a_i a_j),  δ = (t_i − t_j)/(a_i + a_j)   (1 − cosine of the samples)
+
+    with a the samples' norms and t their squared norms less a common constant (t_i − t_j = a_i² − a_j² without
+    the cancellation of two large squared norms): 2a_i a_j(1 − cos) = ‖x_i − x_j‖² − (a_i − a_j)²."""
+    n = g.shape[0]
+    for tt in prange(ti0.shape[0]):
+        i0, j0, r, cc, off, st = ti0[tt], tj0[tt], tr[tt], tc[tt], toff[tt], tstr[tt]
+        for i in range(r):
+            k0 = i + 1 if i0 == j0 else 0
+            for k in range(k0, cc):
+                p = min(i0 + i, j0 + k)
+                q = max(i0 + i, j0 + k)
+                du = u[p] - u[q]
+                d = (g[p] + g[q]) - 2.0 * G[off + i * st + k] - h * (du * du)
+                if kind == 0:
+                    e = scale * d
+                else:
+                    dl = (t[p] - t[q]) / (a[p] + a[q])
+                    e = (d - dl * dl) / (2.0 * a[p] * a[q])
+                out[p * n - (p * (p + 1)) // 2 + (q - p - 1)] = e
+
 
 
 # --------------------------------------------------------------------------------------------- squared distances

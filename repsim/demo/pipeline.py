@@ -17,10 +17,16 @@ Everything goes through repsim's public API:
 
 All analyses use the held-out test split, except the stitching maps and the projection bases, which are fitted on
 the training split (as in the seeds) and scored on the test split.
+
+Seed pairs. Every analysis runs on ``DemoConfig.pairs`` independently trained seed pairs (pair k: demo seed
+``seed + 10 k``), each with its own untrained CNN as the control, and :mod:`~repsim.demo.claims` decides every claim
+over all of them. Pair 0 is trained for ``epochs`` and gives the figures and tables; the other pairs are trained for
+``extra_epochs`` (fewer, to keep a first run short) and enter the claims and the aggregates.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import platform
 import time
 import warnings
@@ -31,8 +37,10 @@ import numpy as np
 import torch
 
 from .._version import __version__
+from ..api import rv2 as rv2_measure
 from ..compare import compare
 from ..experiments import ALL_METHODS, projection_curves, stitching_table
+from ..inference import aggregate
 from ..moments import Moments
 from ..torch import LayerSpec, capture
 from .claims import SMALL_MATCH, evaluate
@@ -45,14 +53,21 @@ EPS = (0.1, 0.2, 0.3, 0.4, 0.5)
 #: Middle conv layers (not adjacent to the input or to the fully connected part).
 MIDDLE_CONV = ("conv2", "conv3", "conv4")
 MATCH_LAYERS = CONV_LAYERS + ("fc",)
+#: Demo seeds of successive seed pairs are this far apart (pair k: CNN A seed + 10 k, CNN B + 1, MLP + 2, untrained + 3).
+PAIR_STRIDE = 10
+#: The projection methods computed on the seed pairs after the first (the claim's criterion and its controls).
+PAIR_METHODS = ("CCA_highest", "CCA_lowest", "PCA", "random_selection")
+#: Seed 002's statement about random matrices is checked on this shape (n samples, p features), as in issue 18.
+NOISE_N, NOISE_P, NOISE_DRAWS = 10, 1000, 20
 
 
 @dataclass(frozen=True)
 class DemoConfig:
     """Sizes and seeds of one demo run.
 
-    The models are CNN A (init seed ``seed``), CNN B (``seed + 1``), the MLP (``seed + 2``) and the untrained CNN
-    (``seed + 3``); the data are mnist1d's with ``data_seed`` (42 = mnist1d's default, the canonical MNIST-1D).
+    Seed pair k (``0 ≤ k < pairs``) has CNN A (init seed ``seed + 10 k``), CNN B (``+ 1``), the MLP (``+ 2``) and the
+    untrained CNN (``+ 3``); pair 0 trains for ``epochs``, the others for ``min(extra_epochs, epochs)``. The data are
+    mnist1d's with ``data_seed`` (42 = mnist1d's default, the canonical MNIST-1D).
     """
 
     n_train: int = 4000
@@ -74,15 +89,25 @@ class DemoConfig:
     train_threads: int = 1
     dropout: float = 0.5
     weight_decay: float = 1e-2
+    pairs: int = 3
+    extra_epochs: int = 25
 
-    def specs(self) -> dict:
+    def pair_seed(self, pair: int = 0) -> int:
+        """The demo seed of seed pair ``pair``."""
+        return self.seed + PAIR_STRIDE * int(pair)
+
+    def pair_epochs(self, pair: int = 0) -> int:
+        return self.epochs if pair == 0 else min(self.extra_epochs, self.epochs)
+
+    def specs(self, pair: int = 0) -> dict:
+        s = self.pair_seed(pair)
         cnn = {"channels": self.channels, "fc": self.fc, "dropout": self.dropout}
         mlp = {"hidden": self.mlp_hidden, "fc": self.fc, "dropout": self.dropout}
-        common = {"epochs": self.epochs, "batch_size": self.batch_size, "weight_decay": self.weight_decay}
+        common = {"epochs": self.pair_epochs(pair), "batch_size": self.batch_size, "weight_decay": self.weight_decay}
         return {
-            "cnn_a": TrainSpec("cnn", self.seed, config=cnn, lr=self.cnn_lr, **common),
-            "cnn_b": TrainSpec("cnn", self.seed + 1, config=cnn, lr=self.cnn_lr, **common),
-            "mlp": TrainSpec("mlp", self.seed + 2, config=mlp, lr=self.mlp_lr, **common),
+            "cnn_a": TrainSpec("cnn", s, config=cnn, lr=self.cnn_lr, **common),
+            "cnn_b": TrainSpec("cnn", s + 1, config=cnn, lr=self.cnn_lr, **common),
+            "mlp": TrainSpec("mlp", s + 2, config=mlp, lr=self.mlp_lr, **common),
         }
 
 
@@ -97,6 +122,7 @@ class DemoResult:
     layer_report: object = None
     match_curves: dict = field(default_factory=dict)
     simple: dict = field(default_factory=dict)
+    rv2_aggregate: object = None
 
 
 class _Progress:
@@ -161,11 +187,11 @@ def _dead(train: np.ndarray) -> int:
     return int(np.count_nonzero(train.max(axis=0) == train.min(axis=0)))
 
 
-def run_stitching(models: dict, data, batch: int):
-    """Seed 001 on the ``fc`` features of every model."""
+def run_stitching(models: dict, untrained, data, batch: int):
+    """Seed 001 on the ``fc`` features of every model and of the untrained CNN (the control, last row/column)."""
 
     features, heads, dead = {}, {}, {}
-    for name, model in models.items():
+    for name, model in {**models, "untrained": untrained}.items():
         tr = _capture(model, data.x_train, ["fc"], batch)["fc"]
         te = _capture(model, data.x_test, ["fc"], batch)["fc"]
         features[name] = (tr, te)
@@ -179,8 +205,9 @@ def run_stitching(models: dict, data, batch: int):
     return table, features, dead
 
 
-def run_projection(features: dict, models: dict, data, cfg: DemoConfig):
-    """Seed 000, §4.2: CNN A's fc features projected onto subspaces chosen by seven methods (CCA partner CNN B)."""
+def run_projection(features: dict, models: dict, data, cfg: DemoConfig, full: bool = True):
+    """Seed 000, §4.2: CNN A's fc features projected onto subspaces chosen by seven methods (CCA partner CNN B);
+    with ``full=False`` only :data:`PAIR_METHODS` at n = n_c."""
 
     train_a, test_a = features["cnn_a"]
     train_b, _ = features["cnn_b"]
@@ -190,23 +217,44 @@ def run_projection(features: dict, models: dict, data, cfg: DemoConfig):
         train_b,
         models["cnn_a"].head,
         (data.y_train, data.y_test),
-        methods=ALL_METHODS,
+        n_values=None if full else [data.n_classes],
+        methods=ALL_METHODS if full else PAIR_METHODS,
         repeats=cfg.projection_repeats,
         random_state=cfg.seed,
     )
 
 
-def run_layer_similarity(models: dict, data, batch: int):
-    """Seed 002: layer × layer linear CKA, debiased CKA and RV2 between CNN A (rows) and CNN B (columns)."""
+def run_layer_similarity(models: dict, untrained, data, batch: int):
+    """Seed 002: layer × layer linear CKA, debiased CKA and RV2 between CNN A (rows) and CNN B (columns), with
+    permutation p-values per cell → (report, control): ``control`` is the RV2 report of CNN A against the untrained
+    CNN."""
 
     layers = [LayerSpec(name, reduce="pool") for name in CONV_LAYERS] + [LayerSpec("fc"), LayerSpec("head")]
-    return compare(
+    report = compare(
         {"cnn_a": models["cnn_a"], "cnn_b": models["cnn_b"]},
         _batches(data.x_test, batch),
         layers,
         metrics=("cka", "debiased_cka", "rv2"),
         progress=False,
+        inference="moments",
     )
+    control = compare({"cnn_a": models["cnn_a"], "untrained": untrained}, _batches(data.x_test, batch), layers,
+                      metrics=("rv2",), progress=False)
+    return report, control
+
+
+def rv2_noise(seed: int = 0, n: int = NOISE_N, p: int = NOISE_P, draws: int = NOISE_DRAWS) -> dict:
+    """Seed 002's statement "RV2 ≈ 0 for unrelated random matrices", checked on ``draws`` pairs of independent
+    standard normal (n, p) matrices: mean centred and uncentred RV2."""
+    rng = np.random.default_rng(seed)
+    pairs = [(rng.standard_normal((n, p)), rng.standard_normal((n, p))) for _ in range(draws)]
+    return {
+        "n": n,
+        "p": p,
+        "draws": draws,
+        "centred": float(np.mean([rv2_measure(x, y, center=True) for x, y in pairs])),
+        "uncentred": float(np.mean([rv2_measure(x, y, center=False) for x, y in pairs])),
+    }
 
 
 def _match_specs():
@@ -245,12 +293,13 @@ def run_matches(models: dict, untrained, data, cfg: DemoConfig):
             "rows": m.n,
             "neurons": m.dims["cnn_a"],
         }
-    simple = {
-        f"{layer} @ eps={eps:g}": stats[layer].simple_matches("cnn_a", "cnn_b", eps)
-        for layer in cfg.simple_layers
-        for eps in cfg.simple_eps
-    }
-    return curves, simple
+    simple, control = {}, {}
+    for layer in cfg.simple_layers:
+        for eps in cfg.simple_eps:
+            label = f"{layer} @ eps={eps:g}"
+            simple[label] = stats[layer].simple_matches("cnn_a", "cnn_b", eps)
+            control[label] = stats[layer].simple_matches("cnn_a", "untrained", eps)
+    return curves, simple, control
 
 
 def _small_match_neurons(simple) -> int:
@@ -266,16 +315,20 @@ def _small_match_neurons(simple) -> int:
 
 def _matrix_dict(report, metric) -> dict:
     sm = report[metric]
-    return {"rows": [report.layer_of(r) for r in sm.rows], "cols": [report.layer_of(c) for c in sm.cols],
-            "values": sm.to_dict()["values"]}
+    d = sm.to_dict()
+    out = {"rows": [report.layer_of(r) for r in sm.rows], "cols": [report.layer_of(c) for c in sm.cols],
+           "values": d["values"]}
+    if d.get("p_values") is not None:
+        out["p_values"] = d["p_values"]
+    return out
 
 
-def _train_models(cfg: DemoConfig, data, bar, use_cache: bool):
-    """Train (or load) the demo's models and build the untrained control → (models, untrained, info)."""
+def _train_models(cfg: DemoConfig, data, bar, use_cache: bool, pair: int = 0):
+    """Train (or load) seed pair ``pair``'s models and build its untrained control → (models, untrained, info)."""
     models, info = {}, {}
     with _torch_threads(cfg.train_threads):
-        for name, spec in cfg.specs().items():
-            bar.stage(f"training {name}")
+        for name, spec in cfg.specs(pair).items():
+            bar.stage(f"pair {pair}: training {name}")
             inner, step = bar.epochs(name, spec.epochs)
             try:
                 model, cached = load_or_train(spec, data, use_cache=use_cache, progress=step)
@@ -294,66 +347,145 @@ def _train_models(cfg: DemoConfig, data, bar, use_cache: bool):
                 "train_accuracy": accuracy(model, data.x_train, data.y_train),
                 "test_accuracy": accuracy(model, data.x_test, data.y_test),
             }
-            bar.done()
-    cnn_config = dict(cfg.specs()["cnn_a"].config)
-    untrained = build("cnn", cfg.seed + 3, length=data.length, n_classes=data.n_classes, **cnn_config).eval()
+    cnn_config = dict(cfg.specs(pair)["cnn_a"].config)
+    seed = cfg.pair_seed(pair) + 3
+    untrained = build("cnn", seed, length=data.length, n_classes=data.n_classes, **cnn_config).eval()
     info["untrained"] = {
         "arch": "cnn",
-        "seed": cfg.seed + 3,
+        "seed": seed,
         "epochs": 0,
         "config": cnn_config,
         "from_cache": False,
         "train_accuracy": accuracy(untrained, data.x_train, data.y_train),
         "test_accuracy": accuracy(untrained, data.x_test, data.y_test),
     }
+    bar.done()
     return models, untrained, info
 
 
-def _timed(bar, timing: dict, key: str, label: str, fn, *args):
+def _timed(bar, timing: dict, key: str, label: str, fn, *args, **kwargs):
     bar.stage(label)
     t = time.perf_counter()
-    out = fn(*args)
-    timing[key] = time.perf_counter() - t
-    bar.done()
+    out = fn(*args, **kwargs)
+    timing[key] = timing.get(key, 0.0) + time.perf_counter() - t
     return out
 
 
+def _run_pair(cfg: DemoConfig, pair: int, data, bar, timing: dict, use_cache: bool) -> dict:
+    """Train (or load) seed pair ``pair`` and run every analysis on it → the repsim objects and its numbers."""
+    t = time.perf_counter()
+    models, untrained, info = _train_models(cfg, data, bar, use_cache, pair)
+    timing["models"] = timing.get("models", 0.0) + time.perf_counter() - t
+    tag = f"pair {pair}: "
+    table, features, dead = _timed(bar, timing, "stitching", tag + "stitching (seed 001)", run_stitching, models,
+                                   untrained, data, cfg.analysis_batch)
+    curves = _timed(bar, timing, "projection", tag + "projection (seed 000)", run_projection, features, models, data,
+                    cfg, full=pair == 0)
+    report, control = _timed(bar, timing, "layer_similarity", tag + "CKA / dCKA / RV2 (seed 002)",
+                             run_layer_similarity, models, untrained, data, cfg.analysis_batch)
+    mcurves, simple, simple_ctrl = _timed(bar, timing, "matches", tag + "max / simple matches (seeds 003/004)",
+                                          run_matches, models, untrained, data, cfg)
+    bar.done()
+    numbers = pair_results(cfg, pair, info, table, dead, curves, report, control, mcurves, simple, simple_ctrl)
+    return {"numbers": numbers, "table": table, "curves": curves, "report": report, "mcurves": mcurves,
+            "simple": simple}
+
+
 def run(cfg: DemoConfig = DemoConfig(), use_cache: bool = True, progress: bool = True) -> DemoResult:
-    """Run the whole demo (no files written; see :func:`repsim.demo.report.write`)."""
+    """Run the whole demo on ``cfg.pairs`` seed pairs (no files written; see :func:`repsim.demo.report.write`)."""
+    if int(cfg.pairs) < 1:
+        raise ValueError(f"pairs must be at least 1, got {cfg.pairs}")
     timing = {}
     t_start = time.perf_counter()
-    bar = _Progress(total=8, enabled=progress)
+    bar = _Progress(total=1 + 2 * cfg.pairs, enabled=progress)
     try:
         data = _timed(bar, timing, "data", "generating MNIST-1D", make_mnist1d, cfg.n_train, cfg.n_test,
                       cfg.data_seed)
-        t = time.perf_counter()
-        models, untrained, info = _train_models(cfg, data, bar, use_cache)
-        timing["models"] = time.perf_counter() - t
-        table, features, dead = _timed(bar, timing, "stitching", "stitching (seed 001)", run_stitching, models,
-                                       data, cfg.analysis_batch)
-        curves = _timed(bar, timing, "projection", "projection curves (seed 000)", run_projection, features,
-                        models, data, cfg)
-        report = _timed(bar, timing, "layer_similarity", "CKA / dCKA / RV2 (seed 002)", run_layer_similarity,
-                        models, data, cfg.analysis_batch)
-        mcurves, simple = _timed(bar, timing, "matches", "max / simple matches (seeds 003/004)", run_matches,
-                                 models, untrained, data, cfg)
+        bar.done()
+        with _torch_threads(cfg.train_threads):  # the forward passes too: tiny models, a shared machine
+            runs = [_run_pair(cfg, k, data, bar, timing, use_cache) for k in range(cfg.pairs)]
     finally:
         bar.close()
-    results = _results(cfg, data, info, table, dead, curves, report, mcurves, simple)
+    first = runs[0]
+    results = _results(cfg, data, [r["numbers"] for r in runs])
+    rv2s = [r["report"]["rv2"] for r in runs]
+    agg = None
+    if len(rv2s) >= 2:
+        layers = results["layer_similarity"]["layers"]
+        agg = aggregate([dataclasses.replace(m, rows=tuple(layers), cols=tuple(layers), p_values=None,
+                                             null_mean=None, null_sd=None, inference=None) for m in rv2s])
+        results["layer_similarity_aggregate"] = {"rv2": agg.to_dict(), "pairs": len(rv2s)}
     results["claims"] = evaluate(results)
     timing["total"] = time.perf_counter() - t_start
     results["timing_s"] = timing
-    return DemoResult(cfg, results, table, curves, report, mcurves, simple)
+    return DemoResult(cfg, results, first["table"], first["curves"], first["report"], first["mcurves"],
+                      first["simple"], agg)
 
 
-def _results(cfg, data, info, table, dead, curves, report, mcurves, simple) -> dict:
-    """Every number of the demo as a JSON-ready dict (what report.md, the figures and the claims read)."""
+def _simple_dict(simple, control) -> dict:
+    return {
+        label: {
+            "layer": label.split(" @ ")[0],
+            "eps": float(s.eps),
+            "pair": ["cnn_a", "cnn_b"],
+            "count": len(s),
+            "maximum_match_size": int(s.maximum.size),
+            "neurons": int(s.maximum.n_x + s.maximum.n_y),
+            "size_distribution": {str(k): int(v) for k, v in s.size_distribution().items()},
+            "small_match_neurons": _small_match_neurons(s),
+            "control_count": len(control[label]),
+            "control_small_match_neurons": _small_match_neurons(control[label]),
+        }
+        for label, s in simple.items()
+    }
+
+
+def pair_results(cfg, pair, info, table, dead, curves, report, control, mcurves, simple, simple_ctrl) -> dict:
+    """The numbers of one seed pair as a JSON-ready dict (what :mod:`~repsim.demo.claims` reads)."""
     rv2 = report["rv2"].values
     stitching = table.to_dict()
     stitching["dead_features"] = dead
     return {
+        "pair": pair,
+        "seed": cfg.pair_seed(pair),
+        "models": info,
+        "stitching": stitching,
+        "projection": curves.to_dict(),
+        "layer_similarity": {
+            "rows_model": report.rows_model,
+            "cols_model": report.cols_model,
+            "layers": [layer["name"] for layer in report.layers[report.rows_model]],
+            "reduction": {layer["name"]: layer["reduce"] for layer in report.layers[report.rows_model]},
+            "n_samples": report.n_samples,
+            **{metric: _matrix_dict(report, metric) for metric in report.metrics},
+            "rv2_row_argmax": [int(j) for j in np.argmax(rv2, axis=1)],
+            "control_rv2": _matrix_dict(control, "rv2"),
+        },
+        "max_match": {
+            "eps": list(cfg.eps),
+            "center": False,
+            "reduction": {s.name: s.reduce for s in _match_specs()},
+            "layers": {
+                layer: {
+                    "rows": int(c["rows"]),
+                    "neurons": int(c["neurons"]),
+                    "trained": [float(v) for v in c["trained"].similarity],
+                    "untrained": [float(v) for v in c["untrained"].similarity],
+                }
+                for layer, c in mcurves.items()
+            },
+        },
+        "simple_matches": _simple_dict(simple, simple_ctrl),
+    }
+
+
+def _results(cfg, data, pairs: list) -> dict:
+    """Every number of the demo as a JSON-ready dict (what report.md, the figures and the claims read): seed pair 0's
+    numbers at the top level, every pair's under ``"pairs"``."""
+    first = pairs[0]
+    return {
         "format": "repsim.demo",
-        "version": 1,
+        "version": 2,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
         "environment": {
             "repsim": __version__,
@@ -370,43 +502,8 @@ def _results(cfg, data, info, table, dead, curves, report, mcurves, simple) -> d
             "length": data.length,
             "n_classes": data.n_classes,
         },
-        "models": info,
-        "stitching": stitching,
-        "projection": curves.to_dict(),
-        "layer_similarity": {
-            "rows_model": report.rows_model,
-            "cols_model": report.cols_model,
-            "layers": [layer["name"] for layer in report.layers[report.rows_model]],
-            "reduction": {layer["name"]: layer["reduce"] for layer in report.layers[report.rows_model]},
-            "n_samples": report.n_samples,
-            **{metric: _matrix_dict(report, metric) for metric in report.metrics},
-            "rv2_row_argmax": [int(j) for j in np.argmax(rv2, axis=1)],
-        },
-        "max_match": {
-            "eps": list(cfg.eps),
-            "center": False,
-            "reduction": {s.name: s.reduce for s in _match_specs()},
-            "layers": {
-                layer: {
-                    "rows": int(c["rows"]),
-                    "neurons": int(c["neurons"]),
-                    "trained": [float(v) for v in c["trained"].similarity],
-                    "untrained": [float(v) for v in c["untrained"].similarity],
-                }
-                for layer, c in mcurves.items()
-            },
-        },
-        "simple_matches": {
-            label: {
-                "layer": label.split(" @ ")[0],
-                "eps": float(s.eps),
-                "pair": ["cnn_a", "cnn_b"],
-                "count": len(s),
-                "maximum_match_size": int(s.maximum.size),
-                "neurons": int(s.maximum.n_x + s.maximum.n_y),
-                "size_distribution": {str(k): int(v) for k, v in s.size_distribution().items()},
-                "small_match_neurons": _small_match_neurons(s),
-            }
-            for label, s in simple.items()
-        },
+        **{k: first[k] for k in ("models", "stitching", "projection", "layer_similarity", "max_match",
+                                 "simple_matches")},
+        "pairs": pairs,
+        "rv2_noise": rv2_noise(cfg.seed),
     }

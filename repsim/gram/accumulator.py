@@ -10,13 +10,17 @@ a refinement pass), and K += X̄_J X̄_Jᵀ is added in place with BLAS, one DGE
 strip-packed symmetric float64 buffer of n(n+1)/2 + O(n·T) words (layout: repsim/_kernels/numba_gram.py).
 Because K = Σ_J X̄_J X̄_Jᵀ is a plain sum over blocks, shards of the features merge by addition (:meth:`merge`).
 Alongside K each site keeps v = Σ_J X̄_J μ_J and m = Σ_J |μ_J|², so the uncentred Gram K + v1ᵀ + 1vᵀ + m11ᵀ is
-exact too (uncentred RV / RV2), without ever subtracting large numbers.
+exact too (uncentred RV / RV2), without ever subtracting large numbers. For the correlation RDM of RSA (the samples
+centred across their own features, docs/math.md §8) each site also keeps the centred row sums u = Σ_J X̄_J 1 and,
+relative to a fixed reference r (the mean of the first block's column means), w = Σ_J X̄_J (μ_J − r1),
+q = Σ 1ᵀ(μ_J − r1) and q₂ = Σ |μ_J − r1|².
 
 Metrics read the Grams through the views of :mod:`repsim.gram.views` (one fused pass over the tiles per pair).
 """
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -26,15 +30,15 @@ from .. import _validation
 from .._engines import default_threads
 from .._guard import Guard, both_locked, locked
 from .._files import atomic_write, only_fields, read_floats, read_int, read_ints, read_names, read_npz, require
-from .._limits import CHUNK_ELEMENTS, MIN_CHUNK_COLUMNS
+from .._limits import CHUNK_ELEMENTS, CONST_RTOL, MIN_CHUNK_COLUMNS
 from ..accumulator import SiteBook, measure_matrix, measure_value
 from ..metrics.registry import REGISTRY, lookup
 from .bandwidth import BANDWIDTHS, median_sqdist
 from .tiles import Tiles, kernels, threads
-from .views import GramPairSums, GramView, KernelView
+from .views import GramPairSums, GramView, KernelView, RDMView
 
 FORMAT_NAME = "repsim.GramMoments"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds the row sums of RSA's correlation RDM (u, w, r, q, q2); version 1 is still read
 
 
 class GramMoments(SiteBook):
@@ -94,6 +98,7 @@ class GramMoments(SiteBook):
         self._v: dict[str, np.ndarray] = {}
         self._m: dict[str, float] = {}
         self._p: dict[str, int] = {}
+        self._rows: dict[str, dict] = {}  # per site: u, w (n-vectors), r, q, q2 (docs/math.md §8); None: unknown
         self._blocks = 0
         self._cache: dict = {}  # per-site work: bandwidths, RBF row sums and transforms
         self._views: dict = {}  # statistics views by (kind, arguments); each memoises its pair sums
@@ -108,6 +113,7 @@ class GramMoments(SiteBook):
             self._v[s] = np.zeros(self._n)
             self._m[s] = 0.0
             self._p[s] = 0
+            self._rows[s] = {"u": np.zeros(self._n), "w": np.zeros(self._n), "r": 0.0, "q": 0.0, "q2": 0.0}
 
     # ------------------------------------------------------------------ state
     @property
@@ -208,7 +214,9 @@ class GramMoments(SiteBook):
 
     def _add_block(self, site: str, a: np.ndarray, mu: np.ndarray) -> None:
         n, p = a.shape
-        buf, v = self._buf[site], self._v[site]
+        buf, v, rows = self._buf[site], self._v[site], self._rows[site]
+        if self._p[site] == 0 and rows is not None:  # the fixed reference of the row-sum terms
+            rows["r"] = float(np.mean(mu))
         # Columns per float64 chunk: at most CHUNK_ELEMENTS entries, but at least MIN_CHUNK_COLUMNS (the GEMMs'
         # inner dimension: smaller is memory-bound), in equal chunks.
         width = min(p, max(MIN_CHUNK_COLUMNS, CHUNK_ELEMENTS // n))
@@ -226,6 +234,12 @@ class GramMoments(SiteBook):
             # whose idle threads spin for a while after a call; alternating the two pools stalls both.
             v += blas.dgemv(1.0, xc.T, mu_eff, trans=1)
             self._m[site] += float(np.sum(mu_eff * mu_eff))
+            if rows is not None:
+                rows["u"] += xc.sum(axis=1)
+                dmu = mu_eff - rows["r"]
+                rows["w"] += blas.dgemv(1.0, xc.T, dmu, trans=1)
+                rows["q"] += float(dmu.sum())
+                rows["q2"] += float(dmu @ dmu)
         self._p[site] += p
 
     def _accumulate(self, buf: np.ndarray, xc: np.ndarray) -> None:
@@ -277,6 +291,7 @@ class GramMoments(SiteBook):
             if self._sites is None:
                 self._declare(other._sites)
             for s in other._sites:
+                self._merge_rows(s, other)
                 self._buf[s] += other._buf[s]
                 self._v[s] += other._v[s]
                 self._m[s] += other._m[s]
@@ -284,6 +299,23 @@ class GramMoments(SiteBook):
             self._blocks += other._blocks
             self._invalidate()
         return self
+
+    def _merge_rows(self, s: str, other: "GramMoments") -> None:
+        """Add other's row-sum terms of site s, moved to this site's reference r (exact shift: w − δu, q − δp,
+        q₂ − 2δq + δ²p with δ = r − r_other)."""
+        mine, theirs = self._rows[s], other._rows[s]
+        if other._p[s] == 0:
+            return
+        if mine is None or theirs is None:
+            self._rows[s] = None
+            return
+        if self._p[s] == 0:
+            mine["r"] = theirs["r"]
+        d, p = mine["r"] - theirs["r"], other._p[s]
+        mine["u"] += theirs["u"]
+        mine["w"] += theirs["w"] - d * theirs["u"]
+        mine["q"] += theirs["q"] - d * p
+        mine["q2"] += theirs["q2"] - 2.0 * d * theirs["q"] + d * d * p
 
     @locked
     def copy(self) -> "GramMoments":
@@ -379,8 +411,9 @@ class GramMoments(SiteBook):
     # ------------------------------------------------------------------ views
     @locked
     def view(self, kind: str = "gram", **args):
-        """The statistics view a metric reads: ``"gram"`` (linear Grams; ``center``) or ``"kernel"`` (``kernel``,
-        ``sigma``, ``bandwidth``, ``debiased``); cached until the next update, memoising its pair sums."""
+        """The statistics view a metric reads: ``"gram"`` (linear Grams; ``center``), ``"kernel"`` (``kernel``,
+        ``sigma``, ``bandwidth``, ``debiased``) or ``"rdm"`` (``rdm``: RSA's condensed RDMs); cached until the next
+        update, memoising its pair sums (or RDMs)."""
         if not self._sites or not any(self._p.values()):
             raise self._empty_error()
         key = (kind, tuple(sorted(args.items())))
@@ -390,8 +423,10 @@ class GramMoments(SiteBook):
                 view = GramView(self, **args)
             elif kind == "kernel":
                 view = KernelView(self, **args)
+            elif kind == "rdm":
+                view = RDMView(self, **args)
             else:
-                raise ValueError(f"GramMoments has no {kind!r} view (it has 'gram' and 'kernel')")
+                raise ValueError(f"GramMoments has no {kind!r} view (it has 'gram', 'kernel' and 'rdm')")
             self._views[key] = view
         return view
 
@@ -435,9 +470,10 @@ class GramMoments(SiteBook):
                                                    self._n_threads))
         return self._cache[key]
 
-    def rbf_params(self, site: str, sigma: float, rule: str, debiased: bool):
-        """The transform of a site's RBF kernel in the fused passes (None when its bandwidth is 0)."""
-        key = ("rbf", site, sigma, rule, bool(debiased))
+    def kernel_params(self, site: str, kernel: str, sigma: float, rule: str, debiased: bool):
+        """The transform of a site's kernel matrix in the fused passes (None when its bandwidth is 0): RBF
+        exp(−D/(2σ²)) (kind 1) or Laplace exp(−√D/σ) (kind 2), H-centred or U-centred (``debiased``)."""
+        key = (kernel, site, sigma, rule, bool(debiased))
         if key in self._cache:
             return self._cache[key]
         s = self.bandwidth(site, sigma, rule)
@@ -446,10 +482,10 @@ class GramMoments(SiteBook):
             return None
         n = self._n
         g = self.diagonal(site)
-        gamma = 1.0 / (2.0 * s * s)
-        rows_key = ("rbfrows", site, gamma)  # the kernel's row sums serve both centrings
+        kind, gamma = (2, 1.0 / s) if kernel == "laplace" else (1, 1.0 / (2.0 * s * s))
+        rows_key = ("kernelrows", site, kind, gamma)  # the kernel's row sums serve both centrings
         if rows_key not in self._cache:
-            self._cache[rows_key] = self._site_pass(site, (1, g, gamma, np.zeros(n), 0.0))[1:]
+            self._cache[rows_key] = self._site_pass(site, (kind, g, gamma, np.zeros(n), 0.0))[1:]
         r_off, d = self._cache[rows_key]
         if debiased:  # Székely–Rizzo U-centring, diagonal masked
             a = r_off / (n - 2.0)
@@ -458,9 +494,52 @@ class GramMoments(SiteBook):
             r = r_off + d
             a = r / n
             c = float(r.sum()) / (n * float(n))
-        params = (1, g, gamma, a, c)
+        params = (kind, g, gamma, a, c)
         self._cache[key] = params
         return params
+
+    # ------------------------------------------------------------------ RDMs (RSA, docs/math.md §8)
+    def condensed_rdm(self, site: str, rdm: str) -> np.ndarray:
+        """The condensed RDM of a site's samples (``pdist`` order, n(n−1)/2 float64; docs/math.md §8):
+        "euclidean" ‖x_i − x_j‖²/p (rsatoolbox's), "cosine" 1 − cos(x_i, x_j) (``pdist(metric="cosine")``),
+        "correlation" 1 − corr(x_i, x_j) (rsatoolbox's and ``pdist(metric="correlation")``), from the stored Gram
+        and its centring terms. ValueError for "correlation" on statistics loaded from a version-1 file (no row sums).
+        RuntimeWarning and NaN entries for a sample of norm 0 (cosine) or a constant sample (correlation)."""
+        self._check_data(site)
+        n, p = self._n, float(self._p[site])
+        g = self.diagonal(site)
+        zero = np.zeros(n)
+        if rdm == "euclidean":
+            args = (0, g, zero, zero, zero, 0.0, 1.0 / p)
+        else:
+            if rdm == "cosine":  # a_i² = K_ii + 2v_i + m
+                u, h, t, const = zero, 0.0, g + 2.0 * self._v[site], self._m[site]
+                scale = g + 2.0 * np.abs(self._v[site]) + const
+            else:  # the samples centred across their features: x̃_i = (x̄_i − ū_i1) + (μ − μ̄1)
+                rows = self._rows[site]
+                if rows is None:
+                    raise ValueError(
+                        f"site {site!r}: rdm='correlation' needs the row sums of each sample, which GramMoments files "
+                        "of format version 1 do not hold; accumulate the features again (or use rdm='euclidean' or "
+                        "'cosine')"
+                    )
+                u, h, qp = rows["u"], 1.0 / p, rows["q"] / p
+                t = g - u * u / p + 2.0 * (rows["w"] - qp * u)
+                const = rows["q2"] - rows["q"] * qp  # |μ − μ̄1|²
+                scale = g + u * u / p + 2.0 * np.abs(rows["w"] - qp * u) + abs(const)
+            a2 = t + const
+            a2[a2 <= CONST_RTOL * scale] = 0.0  # zero up to the rounding of its terms: a constant sample
+            if not (a2 > 0.0).all():
+                why = "norm 0" if rdm == "cosine" else "no variance across its features"
+                warnings.warn(
+                    f"rdm={rdm!r} is undefined for {int((~(a2 > 0.0)).sum())} sample(s) of site {site!r} "
+                    f"({why}); their RDM entries are NaN", RuntimeWarning, stacklevel=3)
+            a = np.sqrt(np.where(a2 > 0.0, a2, np.nan))
+            args = (1, g, u, t, a, h, 1.0)
+        out = np.empty(n * (n - 1) // 2)
+        with threads(self._n_threads, self._tiles):
+            kernels().condensed_rdm(self._buf[site], *self._tiles.arrays, *args, out)
+        return out
 
     # ------------------------------------------------------------------ metrics (the registry's Gram-space forms)
     @locked
@@ -526,14 +605,20 @@ class GramMoments(SiteBook):
         """Write the Grams and their centring terms to a versioned ``.npz`` file (exact), atomically."""
         if not self._sites:
             raise self._empty_error()
+        rows = all(self._rows[s] is not None for s in self._sites)  # else the version-1 fields only
         fields = {
-            "format": np.array(FORMAT_NAME), "version": np.array(FORMAT_VERSION), "n": np.array(self._n),
+            "format": np.array(FORMAT_NAME), "version": np.array(FORMAT_VERSION if rows else 1), "n": np.array(self._n),
             "tile": np.array(self._tiles.T), "blocks": np.array(self._blocks),
             "sites": np.array(self._sites, dtype=str), "dims": np.array([self._p[s] for s in self._sites]),
             "m": np.array([self._m[s] for s in self._sites]),
         }
         for k, s in enumerate(self._sites):
             fields[f"gram_{k}"], fields[f"v_{k}"] = self._buf[s], self._v[s]
+            if rows:
+                fields[f"u_{k}"], fields[f"w_{k}"] = self._rows[s]["u"], self._rows[s]["w"]
+        if rows:
+            for f in ("r", "q", "q2"):
+                fields[f] = np.array([self._rows[s][f] for s in self._sites])
         atomic_write(path, lambda fh: np.savez(fh, **fields))
 
     @classmethod
@@ -541,12 +626,22 @@ class GramMoments(SiteBook):
         """Read statistics written by :meth:`save`; refuses other formats and versions, and raises ValueError naming
         the file and the field for a damaged or inconsistent file."""
         required = {"n", "tile", "blocks", "sites", "dims", "m"}
-        with read_npz(path, FORMAT_NAME, FORMAT_VERSION, required) as data:
+        with read_npz(path, FORMAT_NAME, (1, FORMAT_VERSION), required) as data:
             sites = read_names(data, "sites")
             L = len(sites)
-            only_fields(data, {"format", "version", *required, *(f"{f}_{k}" for f in ("gram", "v") for k in range(L))})
+            rows = read_int(data, "version") >= 2  # version 1: no row sums (RSA's correlation RDM unavailable)
+            per_site = ("gram", "v", "u", "w") if rows else ("gram", "v")
+            only_fields(data, {"format", "version", *required, *(("r", "q", "q2") if rows else ()),
+                               *(f"{f}_{k}" for f in per_site for k in range(L))})
             n = read_int(data, "n", low=1)
             vs = [read_floats(data, f"v_{k}", (n,), source="'n'") for k in range(L)]  # n is bounded by real data
+            if rows:
+                row_terms = [{"u": read_floats(data, f"u_{k}", (n,), source="'n'"),
+                              "w": read_floats(data, f"w_{k}", (n,), source="'n'")} for k in range(L)]
+                for f in ("r", "q", "q2"):
+                    a = read_floats(data, f, (L,), source="'sites'")
+                    for k in range(L):
+                        row_terms[k][f] = float(a[k])
             tile = read_int(data, "tile", low=1, high=n)
             size = Tiles.make(n, tile).size
             grams = [read_floats(data, f"gram_{k}", (size,), source="'n' and 'tile'") for k in range(L)]
@@ -563,6 +658,7 @@ class GramMoments(SiteBook):
         for k, s in enumerate(sites):
             g._buf[s][:], g._v[s][:] = grams[k], vs[k]
             g._m[s], g._p[s] = float(m[k]), dims[k]
+            g._rows[s] = row_terms[k] if rows else None
         g._blocks = blocks
         return g
 

@@ -1,8 +1,9 @@
 """Gram-space statistics views (docs/math.md §4): the :class:`repsim.views.TraceView` terms of pairs of stored Grams,
 from one fused Numba pass over their tiles per pair (diagonals masked inside the tiles, never an n × n temporary).
 
-:class:`GramView` reads the linear Grams (centred, or raw with ``center=False``); :class:`KernelView` the RBF kernel
-matrices formed tile by tile from them, H-centred or U-centred (``debiased``).
+:class:`GramView` reads the linear Grams (centred, or raw with ``center=False``); :class:`KernelView` the RBF or
+Laplace kernel matrices formed tile by tile from them, H-centred or U-centred (``debiased``); :class:`RDMView` the
+condensed RDMs of RSA (docs/math.md §8).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class _PairSumsView(Memo):
 
     def __init__(self, acc, params):
         self._acc = acc
-        self._params = params  # site -> the transform of its Gram (see GramMoments.linear_params / rbf_params)
+        self._params = params  # site -> the transform of its Gram (see GramMoments.linear_params / kernel_params)
         self.n = acc.n
         self._memo: dict = {}
 
@@ -74,13 +75,14 @@ class GramView(_PairSumsView):
 
 
 class KernelView(_PairSumsView):
-    """RBF kernels K = exp(−D/(2σ²)), D the squared distances from the centred Gram, σ from the site's bandwidth
-    rule; H K H (``debiased=False``) or U-centred with the diagonal masked (``debiased=True``)."""
+    """RBF kernels K = exp(−D/(2σ²)) (``kernel="rbf"``) or Laplace kernels K = exp(−√D/σ) (``kernel="laplace"``),
+    D the squared distances from the centred Gram, σ from the site's bandwidth rule; H K H (``debiased=False``) or
+    U-centred with the diagonal masked (``debiased=True``)."""
 
     def __init__(self, acc, kernel: str = "rbf", sigma: float = 0.5, bandwidth: str = "median",
                  debiased: bool = False):
         debiased = flag(debiased, "debiased")
-        super().__init__(acc, lambda site: acc.rbf_params(site, float(sigma), bandwidth, debiased))
+        super().__init__(acc, lambda site: acc.kernel_params(site, kernel, float(sigma), bandwidth, debiased))
         self.kernel, self.sigma, self.rule, self.debiased = kernel, float(sigma), bandwidth, debiased
 
     def bandwidth(self, site: str) -> float:
@@ -92,3 +94,24 @@ class KernelView(_PairSumsView):
         n = self.n
         return self.memo(("mean-D", site), lambda: 2.0 * float(self._acc.diagonal(site).sum()) / (n - 1) if n > 1
                          else 0.0)
+
+
+class RDMView(Memo):
+    """Condensed RDMs of the sites' samples (RSA, docs/math.md §8): ``rdm(site)`` is the n(n−1)/2 upper triangle in
+    ``pdist`` order, formed once per site from its stored Gram and memoised with whatever a comparison prepares from
+    it (ranks, standardised vectors): one RDM per site in memory, the size of its packed Gram, until the next update."""
+
+    def __init__(self, acc, rdm: str = "correlation"):
+        self._acc = acc
+        self.n = acc.n
+        self.rdm = rdm
+        self._memo: dict = {}
+
+    def condensed(self, site: str) -> np.ndarray:
+        """The site's condensed RDM (read-only)."""
+        def compute():
+            d = self._acc.condensed_rdm(site, self.rdm)
+            d.setflags(write=False)
+            return d
+
+        return self.memo(("rdm", site), compute)

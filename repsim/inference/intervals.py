@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from .. import _validation
 from ..metrics.registry import lookup
@@ -108,7 +108,7 @@ class ShardedMoments:
             weights = 1.0 - np.eye(self.k)
             reps = self.replicates(metric, x, y, weights, **options)
             se = jackknife_se(reps)
-            half = float(stats.t.ppf(0.5 + level / 2, self.k - 1)) * se
+            half = float(special.stdtrit(self.k - 1, 0.5 + level / 2)) * se
             return Interval(spec.name, estimate, estimate - half, estimate + half, level, se, method, self.k, self.k)
         b = _validation.positive_int(n_boot, "n_boot")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -129,7 +129,7 @@ class ShardedMoments:
                                                                  **options).values
                          for w in 1.0 - np.eye(self.k)])
         se = jackknife_se(reps)
-        half = float(stats.t.ppf(0.5 + level / 2, self.k - 1)) * se
+        half = float(special.stdtrit(self.k - 1, 0.5 + level / 2)) * se
         return dataclasses.replace(mat, interval_low=mat.values - half, interval_high=mat.values + half,
                                    interval=f"delete-a-group jackknife over {self.k} shards, {level:.0%} t-interval")
 
@@ -154,7 +154,7 @@ def aggregate(matrices, level: float = 0.95) -> SimilarityMatrix:
     level = _level(level)
     v = np.stack([m.values for m in matrices])
     mean = v.mean(axis=0)
-    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1)) * v.std(axis=0, ddof=1) / math.sqrt(len(v))
+    half = float(special.stdtrit(len(v) - 1, 0.5 + level / 2)) * v.std(axis=0, ddof=1) / math.sqrt(len(v))
     return SimilarityMatrix(first.metric, first.rows, first.cols, mean, dict(first.options), interval_low=mean - half,
                             interval_high=mean + half,
                             interval=f"mean of {len(v)} matrices, {level:.0%} t-interval")

@@ -21,6 +21,7 @@ from . import kernel as _kernel
 from . import maps as _maps
 from . import match as _match
 from . import neighbors as _neighbors
+from . import resi as _resi
 from . import rsa as _rsa
 from . import rv as _rv
 from . import shape as _shape
@@ -52,21 +53,21 @@ def _matches(space, o):
 def _cka_router(space, o):
     kernel = choice(o.pop("kernel", "linear"), "kernel", KERNELS)
     sigma, bandwidth = o.pop("sigma", 0.5), o.pop("bandwidth", "median")
-    if kernel == "rbf":
+    if kernel != "linear":
         debiased = flag(o.pop("debiased"), "debiased")
-        route = _kernel_route(space, {"sigma": sigma, "bandwidth": bandwidth}, debiased=debiased)
+        route = _kernel_route(space, {"sigma": sigma, "bandwidth": bandwidth}, debiased=debiased, kernel=kernel)
         return Route(route.view, route.args, route.options, _kernel.kernel_cka)
     return Route("pairs" if space == "feature" else "gram", {"center": True}, o)
 
 
-def _kernel_route(space, o, debiased):
+def _kernel_route(space, o, debiased, kernel="rbf"):
     sigma = positive_real(o.pop("sigma"), "sigma")
     bandwidth = choice(o.pop("bandwidth"), "bandwidth", BANDWIDTHS)
-    return Route("kernel", {"kernel": "rbf", "sigma": sigma, "bandwidth": bandwidth, "debiased": debiased}, o)
+    return Route("kernel", {"kernel": kernel, "sigma": sigma, "bandwidth": bandwidth, "debiased": debiased}, o)
 
 
-def _rbf_router(debiased):
-    return lambda space, o: _kernel_route(space, o, debiased)
+def _rbf_router(debiased, kernel="rbf"):
+    return lambda space, o: _kernel_route(space, o, debiased, kernel)
 
 
 # ---------------------------------------------------------------------------------------------------- entries
@@ -81,7 +82,8 @@ _CCA = dict(fn=_cca.cca_from_stats, defaults={"eps": 0.0, "rtol": CCA_RTOL}, rou
 _ENTRIES = (
     MeasureSpec(
         "cka", _cka.cka, {"debiased": False}, _cka_router, **_TRACE,
-        ids={"similarity": {"cka-kernel=linear-hsic=gretton-score": {}}, "platonic-rep": {"cka": {}}},
+        ids={"similarity": {"cka-kernel=linear-hsic=gretton-score": {}}, "platonic-rep": {"cka": {}},
+             "resi": {"CKA": {}}},
         gram_defaults={"kernel": "linear", **_RBF_DEFAULTS},
         centering="column-centred", kind="similarity", range=(0.0, 1.0),
         invariances=(ORTHOGONAL, ISOTROPIC, TRANSLATION), reference=f"{KORNBLITH} {SONG}",
@@ -115,6 +117,22 @@ _ENTRIES = (
         invariances=(ORTHOGONAL, TRANSLATION, f"{ISOTROPIC} (median bandwidth)"), reference=f"{KORNBLITH} {SONG}",
         summary="RBF CKA with U-centred kernels (unbiased HSIC)",
         formula="HSIC₁ of U-centred RBF kernels, normalised",
+    ),
+    MeasureSpec(
+        "laplace_cka", _kernel.kernel_cka, {}, _rbf_router(False, "laplace"), statistics="gram", spaces=("gram",),
+        gram_defaults=_RBF_DEFAULTS,
+        centering="kernel centred (H K H)", kind="similarity", range=(0.0, 1.0),
+        invariances=(ORTHOGONAL, TRANSLATION, f"{ISOTROPIC} (median bandwidth)"), reference=KORNBLITH,
+        summary="CKA of Laplace kernels exp(−√D/σ), σ = sigma·√median(D) (the RBF rule; docs/math.md §8)",
+        formula="⟨HKH, HLH⟩ / (‖HKH‖ ‖HLH‖), K = exp(−‖x_i − x_j‖/σ)",
+    ),
+    MeasureSpec(
+        "debiased_laplace_cka", _kernel.kernel_cka, {}, _rbf_router(True, "laplace"), statistics="gram",
+        spaces=("gram",), gram_defaults=_RBF_DEFAULTS,
+        centering="U-centred kernels (Székely–Rizzo)", kind="similarity", range=(-1.0, 1.0),
+        invariances=(ORTHOGONAL, TRANSLATION, f"{ISOTROPIC} (median bandwidth)"), reference=f"{KORNBLITH} {SONG}",
+        summary="Laplace CKA with U-centred kernels (unbiased HSIC)",
+        formula="HSIC₁ of U-centred Laplace kernels, normalised",
     ),
     MeasureSpec(
         "rv", _rv.rv, {"center": True}, _pairs("option"), **_TRACE,
@@ -154,7 +172,8 @@ _ENTRIES = (
     MeasureSpec(
         "pwcca", _cca.pwcca_from_stats, {"convention": "morcos", "eps": 0.0, "rtol": CCA_RTOL}, _full, **_FEATURE,
         ids={"similarity": {"pwcca-score": {"convention": "google"}, "measure/sim_metric/pwcca-score": {}},
-             "google/svcca": {"compute_pwcca": {"convention": "google"}}},
+             "google/svcca": {"compute_pwcca": {"convention": "google"}},
+             "resi": {"PWCCA": {"convention": "google"}}},
         scalar=lambda r: r.value, symmetric=False,
         centering="column-centred", kind="similarity", range=(0.0, 1.0),
         invariances=(ISOTROPIC, TRANSLATION), reference=MORCOS,
@@ -166,9 +185,12 @@ _ENTRIES = (
         ids={"similarity": {"procrustes-distance=angular": {"form": "angular"},
                             "procrustes-score": {"form": "similarity"}, "nbs-score": {"form": "similarity"},
                             "nbs-distance=angular": {"form": "angular"},
-                            "measure/resi/orthogonal_procrustes_centered_and_normalized": {}},
+                            "measure/resi/orthogonal_procrustes_centered_and_normalized": {},
+                            "orthogonal_procrustes_centered_and_normalized": {},
+                            "orthogonal_angular_shape_metric_centered": {"form": "angular"}},
              "netrep": {"LinearMetric(alpha=1, score_method='angular')": {"form": "angular"}},
-             "resi": {"OrthogonalProcrustesCenteredAndNormalized": {}}},
+             "resi": {"OrthogonalProcrustesCenteredAndNormalized": {},
+                      "OrthogonalAngularShapeMetricCentered": {"form": "angular"}}},
         centering="column-centred, Frobenius-normalised", kind="distance", range=(0.0, 2.0 ** 0.5),
         invariances=(ORTHOGONAL, ISOTROPIC, TRANSLATION), reference=WILLIAMS,
         summary="orthogonal Procrustes √(2 − 2‖X_cᵀY_c‖_*/(‖X_c‖‖Y_c‖)); form='squared', 'angular', 'similarity'",
@@ -206,14 +228,15 @@ _ENTRIES = (
         {"eps": REQUIRED, "center": False, "dead": "count", "n_threads": None, "dtype": None}, _matches, **_FEATURE,
         scalar=None,
         centering="raw neurons (center=False) or centred", kind="similarity", range=(0.0, 1.0),
-        invariances=(PERMUTATION, "per-neuron scaling"), reference=WANG,
-        summary="every simple (minimal) match and their size distribution",
+        invariances=("per-neuron scaling",), reference=WANG,
+        summary="every simple (minimal) match and their size distribution (depends on the neurons' order: "
+                "Algorithm 2 removes neurons in index order and v-minimum matches are not unique)",
         formula="the v-minimum matches (Algorithm 2)",
     ),
 )
 
 # the families declared in their own modules (repsim.metrics.<family>.ENTRIES)
-_ENTRIES = _ENTRIES + _shape.ENTRIES + _rsa.ENTRIES + _neighbors.ENTRIES
+_ENTRIES = _ENTRIES + _shape.ENTRIES + _resi.ENTRIES + _rsa.ENTRIES + _neighbors.ENTRIES
 
 REGISTRY: dict[str, MeasureSpec] = {m.name: m for m in _ENTRIES}
 KNOWN.update(REGISTRY)

@@ -10,8 +10,8 @@ from typing import Callable, Mapping
 #: Every registered measure by name, filled by :mod:`repsim.metrics.registry` (for the refusals' lists).
 KNOWN: dict = {}
 
-SPACES = ("feature", "gram")
-KERNELS = ("linear", "rbf")
+SPACES = ("feature", "gram", "activations")
+KERNELS = ("linear", "rbf", "laplace")
 BANDWIDTHS = ("median", "median_lower", "median_offdiag", "fixed")
 
 # invariance vocabulary (what a transform of one side leaves unchanged)
@@ -70,7 +70,8 @@ class MeasureSpec:
         What it needs: ``"moments"`` (feature-space second/fourth-order moments, or Gram space where it has a form),
         ``"gram"`` (n × n Grams only) or ``"activations"`` (the raw rows).
     spaces : tuple of str
-        Where it has a form: ``"feature"`` (:class:`repsim.Moments`), ``"gram"`` (:class:`repsim.GramMoments`).
+        Where it has a form: ``"feature"`` (:class:`repsim.Moments`), ``"gram"`` (:class:`repsim.GramMoments`),
+        ``"activations"`` (:class:`repsim.ActivationStore`: the rows themselves, the neighbourhood measures).
     centering : str
         How the data are centred (in words).
     kind : {"similarity", "distance"}
@@ -138,6 +139,18 @@ class MeasureSpec:
         """ValueError when the measure has no form in ``space`` (the refusals of Gram / feature space)."""
         if space in self.spaces:
             return
+        if self.spaces == ("activations",):
+            where = {"gram": "no Gram-space form", "feature": "no feature-space form"}.get(space, f"no {space} form")
+            raise ValueError(
+                f"metric {self.name!r} has {where}: it needs the activations themselves (each sample's nearest "
+                "neighbours, docs/math.md §7); use repsim.ActivationStore (space='activations') or call it on arrays "
+                f"(repsim.measure({self.name!r})(X, Y))"
+            )
+        if space == "activations":
+            raise ValueError(
+                f"metric {self.name!r} has no activations form in repsim.ActivationStore (it holds the neighbourhood "
+                f"measures); use repsim.Moments or repsim.GramMoments (spaces {list(self.spaces)}) for it"
+            )
         if space == "gram":
             have = [m.name for m in KNOWN.values() if "gram" in m.spaces]
             raise ValueError(
