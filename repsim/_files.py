@@ -17,13 +17,13 @@ import numpy as np
 READ_ERRORS = (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, zlib.error, KeyError, struct.error)
 
 
-def atomic_write(path, write: Callable, mode: str = "wb", encoding: str | None = None) -> str:
+def atomic_write(path, write: Callable, mode: str = "wb", encoding: str | None = None, newline: str | None = None) -> str:
     """Call ``write(fh)`` on a temporary file beside ``path`` and move it over ``path`` once complete."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, mode, encoding=encoding) as fh:
+        with os.fdopen(fd, mode, encoding=encoding, newline=newline) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -186,6 +186,18 @@ def reject(p_values, alpha: float = 0.05, correction: str = "bh") -> np.ndarray:
     return out
 
 
+def _write_csv(path, corner: str, rows, cols, values) -> None:
+    """One labelled matrix as CSV (NaN as "nan", floats round-tripping), written atomically."""
+
+    def write(fh):
+        w = csv.writer(fh)
+        w.writerow([corner, *cols])
+        for r, row in zip(rows, values):
+            w.writerow([r, *("nan" if np.isnan(v) else repr(float(v)) for v in row)])
+
+    atomic_write(path, write, mode="w", encoding="utf-8", newline="")
+
+
 class Report:
     """Similarity matrices of every requested metric between the layers of one or more models.
 
@@ -403,21 +415,13 @@ class Report:
         atomic_write(path, lambda fh: json.dump(doc, fh, indent=1, allow_nan=False), mode="w", encoding="utf-8")
         written["json"] = path
         for name, m in self.matrices.items():
-            path = os.path.join(directory, f"{name}.csv")
-            with open(path, "w", newline="", encoding="utf-8") as fh:
-                w = csv.writer(fh)
-                w.writerow([f"rows\\cols ({name})", *m.cols])
-                for r, row in zip(m.rows, m.values):
-                    w.writerow([r, *("nan" if np.isnan(v) else repr(float(v)) for v in row)])
-            written[f"csv:{name}"] = path
+            tables = [("", f"{name}.csv", m.values)]
             if m.p_values is not None:
-                path = os.path.join(directory, f"{name}.p_values.csv")
-                with open(path, "w", newline="", encoding="utf-8") as fh:
-                    w = csv.writer(fh)
-                    w.writerow([f"rows\\cols ({name} p-values)", *m.cols])
-                    for r, row in zip(m.rows, m.p_values):
-                        w.writerow([r, *("nan" if np.isnan(v) else repr(float(v)) for v in row)])
-                written[f"csv:{name}.p_values"] = path
+                tables.append((" p-values", f"{name}.p_values.csv", m.p_values))
+            for what, filename, values in tables:
+                path = os.path.join(directory, filename)
+                _write_csv(path, f"rows\\cols ({name}{what})", m.rows, m.cols, values)
+                written[f"csv:{filename[:-4]}"] = path
         if plots:
             for name, path in save_heatmaps(self, directory).items():
                 written[f"png:{name}"] = path

@@ -8,6 +8,7 @@ map, so the resident memory is the batch, not the file.
 """
 from __future__ import annotations
 
+import abc
 import os
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 FLOAT_KINDS = ("f",)
 
 
-class Source:
+class Source(abc.ABC):
     """One activation file: ``layers`` (name → width), ``n_rows``, ``ids`` (one per row, or None), and
     :meth:`read`. ``random_access`` says whether rows in any order cost the same as in file order (``.npy``,
     safetensors, stored ``.npz``, Arrow IPC); streamed formats (Parquet, compressed ``.npz``) re-read when asked for
@@ -56,10 +57,10 @@ class Source:
             kept[key] = self.layers[key]
         self.layers = kept
 
+    @abc.abstractmethod
     def read(self, index) -> dict[str, np.ndarray]:
         """Rows ``index`` (a slice of file rows, or an int array in any order) of every selected layer:
-        layer → (len(index), width) array (float16/32/64)."""
-        raise NotImplementedError
+        layer → (len(index), width) array (float16/32/64); every format implements it."""
 
     def close(self) -> None:
         """Release the file (idempotent)."""
