@@ -95,6 +95,8 @@ MINIBATCH_GROUP_BYTES = 256 * 2**20
 # ---------------------------------------------------------------------------------------------------- planning
 #: Default memory budget of the exact statistics: this fraction of the available memory (MemAvailable).
 MEMORY_FRACTION = 0.5
+#: Samples per batch when compare() is given one tensor holding every sample (it is cut along its first axis).
+DATA_BATCH_ROWS = 256
 #: Rows per batch the planner assumes when the batch size is not known yet.
 PLAN_BATCH_ROWS = 4096
 #: Memory the planner reserves besides the statistics, the batch buffer and the captured activations: BLAS's and

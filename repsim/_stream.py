@@ -8,11 +8,27 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from tqdm.std import tqdm
 
+from ._limits import DATA_BATCH_ROWS
 from ._plan import Plan
 from .checkpoint import save_checkpoint
+
+
+def as_batches(data):
+    """``data`` as an iterable of batches: one tensor or NumPy array holding every sample is cut into batches of
+    DATA_BATCH_ROWS along its first axis (iterating it would give single samples); anything else is returned as it
+    is."""
+    if isinstance(data, np.ndarray):
+        data = torch.from_numpy(data)
+    if isinstance(data, torch.Tensor):
+        if data.ndim < 2:
+            raise ValueError(f"data is one tensor of shape {tuple(data.shape)}; give samples along the first axis "
+                             "(at least 2-D: samples × features) or an iterable of batches")
+        return [data[k:k + DATA_BATCH_ROWS] for k in range(0, int(data.shape[0]), DATA_BATCH_ROWS)]
+    return data
 
 
 def skip_batches(plan: Plan, it, skip: int) -> None:

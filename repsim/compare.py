@@ -16,6 +16,7 @@ from tqdm.std import tqdm
 
 from . import planner
 from ._limits import SKETCH_CHECK_ROWS
+from ._warnings import WarningSummary
 from ._validation import integer
 from .accumulator import measure_value
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -64,7 +65,9 @@ def compare(
     ----------
     models : dict of str → torch.nn.Module, or one module (named ``"model"``)
         Compared on the same batches, in this order.
-    data : iterable of batches (e.g. a ``DataLoader``)
+    data : iterable of batches (e.g. a ``DataLoader``), or one tensor / array holding every sample
+        A single tensor (or NumPy array) is one dataset: it is cut into batches of DATA_BATCH_ROWS samples along its
+        first axis (not iterated sample by sample).
         How a batch reaches the models: a tensor ``x`` → ``model(x)``; a tuple/list ``(inputs, labels, ...)`` →
         its first element is used as below (the rest is ignored); a dict → ``model(**batch)`` (Hugging Face style;
         its ``"attention_mask"``, if present, masks tokens in ``pool``/``positions`` and makes ``channels="auto"``
@@ -157,12 +160,13 @@ def compare(
     """
     # torch is optional for `import repsim`: the plan and the stream (which need it) load with the first call
     from ._plan import make_plan
-    from ._stream import probe, skip_batches, stream
+    from ._stream import as_batches, probe, skip_batches, stream
 
     plan = make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_every, estimator, batch_size,
                      metric_options, forward, precision, pairs)
     _check_approximate(plan, approximate, sketch_dim)
     plan.inference = _check_inference(plan, inference)
+    data = as_batches(data)
     total = _length(data)
     resumed = load_checkpoint(plan.checkpoint, plan.checkpoint_meta, plan.load_accumulator) if plan.checkpoint else None
     it = iter(data)
@@ -266,8 +270,11 @@ def finish(plan, acc, done: int, n_samples: int, memory=None) -> Report:
         raise ValueError(f"data yielded {done} batches but no rows")
     if plan.checkpoint is not None:
         save_checkpoint(plan.checkpoint, acc, done, n_samples, plan.checkpoint_meta)
-    matrices = {m: _matrix(plan, acc, m) for m in plan.metrics}
-    return _report(plan, matrices, acc.n, n_samples, done, plan.statistics_of(acc), acc.info, memory)
+    summary = WarningSummary(plan.sites)
+    with summary.collecting():
+        matrices = {m: _matrix(plan, acc, m) for m in plan.metrics}
+    info = {**acc.info, "warnings": summary.emit()}
+    return _report(plan, matrices, acc.n, n_samples, done, plan.statistics_of(acc), info, memory)
 
 
 def _report(plan, matrices, n, n_samples, done, statistics, info, memory) -> Report:
@@ -338,6 +345,7 @@ def _passes(plan, memory, data, batches, total, progress, stream) -> Report:
     tested = [m for m in plan.metrics if plan.inference and registry.lookup(m).name in MOMENT_MEASURES]
     nulls = {m: (np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)) for m in tested}
     runner = _Passes(plan, memory, data, batches, total, progress, stream)
+    summary = WarningSummary(plan.sites)
     for k, kept in enumerate(memory.passes):
         acc = plan.new_accumulator(memory, kept)
         runner.run(k, acc)
@@ -346,17 +354,23 @@ def _passes(plan, memory, data, batches, total, progress, stream) -> Report:
             for b, c in enumerate(plan.cols):
                 i, j = sorted((index[r], index[c]))
                 if (i, j) in pairs or (i == j and k == 0):
-                    for m, (spec, _) in specs.items():
-                        values[m][a, b] = spec.matrix_value(measure_value(acc, m, r, c, plan.options[m]))
-                        if m in nulls:
-                            _cell_null(acc, m, spec, plan.options[m], r, c, values[m][a, b], nulls[m], (a, b))
+                    with summary.collecting():
+                        _cells(plan, acc, specs, values, nulls, r, c, (a, b))
         del acc
     matrices = {m: SimilarityMatrix(spec.name, plan.rows, plan.cols, values[m],
                                     spec.options("feature", {**preset, **plan.options[m]}),
                                     **(dict(zip(("p_values", "null_mean", "null_sd"), nulls[m]),
                                             inference="permutation null, two exact moments") if m in nulls else {}))
                 for m, (spec, preset) in specs.items()}
-    return runner.report(matrices, None, {"passes": memory.n_passes})
+    return runner.report(matrices, None, {"passes": memory.n_passes, "warnings": summary.emit()})
+
+
+def _cells(plan, acc, specs, values, nulls, r, c, cell) -> None:
+    """Every metric's value (and null) of one cell from one pass's accumulator."""
+    for m, (spec, _) in specs.items():
+        values[m][cell] = spec.matrix_value(measure_value(acc, m, r, c, plan.options[m]))
+        if m in nulls:
+            _cell_null(acc, m, spec, plan.options[m], r, c, values[m][cell], nulls[m], cell)
 
 
 def _cell_null(acc, m, spec, options, r, c, value, out, cell) -> None:
@@ -406,5 +420,7 @@ def _gram_passes(plan, memory, data, batches, total, progress, stream) -> Report
             grams.update_features({site: block})
             del block
         del cols
-    matrices = {m: _matrix(plan, grams, m) for m in plan.metrics}
-    return runner.report(matrices, grams, {"space": "gram", "passes": memory.n_passes})
+    summary = WarningSummary(plan.sites)
+    with summary.collecting():
+        matrices = {m: _matrix(plan, grams, m) for m in plan.metrics}
+    return runner.report(matrices, grams, {"space": "gram", "passes": memory.n_passes, "warnings": summary.emit()})

@@ -50,3 +50,41 @@ def test_kernel_measures_refusals():
                        progress=False)
     with pytest.raises(repsim.PlanError, match="Gram space"):
         repsim.compare(models, data, ["0"], metrics=["rbf_cka"], max_memory=1000, progress=False)
+
+
+def test_warnings_are_summarised_once_per_kind():
+    """Constant layers give one warning per pair and metric (hundreds); compare re-emits one per kind, naming the
+    sites and the count, and keeps every one in report.info["warnings"]."""
+    import warnings
+
+    class Const(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.ModuleList([torch.nn.Linear(8, 8) for _ in range(6)])
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = torch.relu(layer(x)) * 0 + 1.0
+            return x
+
+    data = [torch.randn(20, 8) for _ in range(2)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = repsim.compare({"a": Const(), "b": Const()}, data, [f"layers.{i}" for i in range(6)],
+                           metrics=["cka", "cca"], progress=False)
+    kinds = {(w.category, str(w.message).rsplit(" [", 1)[0]) for w in caught}
+    assert len(caught) == len(kinds) <= 6 and len(r.info["warnings"]) > 50
+    assert all("times in this comparison" in str(w.message) and "a.layers.1" in str(w.message) for w in caught)
+    assert {d["category"] for d in r.info["warnings"]} == {"RuntimeWarning"}
+
+
+def test_one_tensor_is_one_dataset():
+    models = _models()
+    X = torch.randn(600, 10)
+    whole = repsim.compare(models, X, ["0", "2"], metrics=["cka"], progress=False)
+    batched = repsim.compare(models, [X[:300], X[300:]], ["0", "2"], metrics=["cka"], progress=False)
+    assert whole.n == 600 and whole.n_batches == 3
+    np.testing.assert_allclose(whole["cka"].values, batched["cka"].values, rtol=1e-12)
+    assert repsim.compare(models, X.numpy(), ["0"], metrics=["cka"], progress=False).n == 600
+    with pytest.raises(ValueError, match="first axis"):
+        repsim.compare(models, torch.randn(10), ["0"], metrics=["cka"], progress=False)

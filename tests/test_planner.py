@@ -150,7 +150,7 @@ def test_flattened_conv_maps_go_to_gram_space_and_equal_the_oracle():
     data = [torch.randn(40, 3, 16, 16, generator=g) for _ in range(3)]  # n = 120; widths 1536 and 512
     kw = dict(metrics=("cka", "debiased_cka", "rv2"), reduce="flatten", progress=False)
     rep = repsim.compare(models, data, ["1", "3"], **kw)
-    assert rep.plan.space == "gram" and rep.info == {"space": "gram", "passes": 1}
+    assert rep.plan.space == "gram" and rep.info == {"space": "gram", "passes": 1, "warnings": []}
     assert isinstance(rep.statistics, repsim.GramMoments)
     with torch.no_grad():
         acts = {f"{m}.{k}": torch.cat([models[m][: int(k) + 1](x).flatten(1) for x in data]).double().numpy()
