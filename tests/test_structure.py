@@ -20,7 +20,7 @@ PKG = Path(repsim.__file__).resolve().parent
 # torch nor Numba's compilation (each says so in a comment where it is made).
 LAZY = {
     ("repsim.compare", "repsim._plan"), ("repsim.compare", "repsim._stream"),
-    ("repsim.gram.tiles", "repsim._kernels.numba_gram"), ("repsim._engines", "repsim._kernels.numba_augment"),
+    ("repsim.gram.tiles", "repsim._kernels.numba_gram"), ("repsim.inference.testing", "repsim._kernels.numba_perm"), ("repsim._engines", "repsim._kernels.numba_augment"),
     ("repsim.demo", "repsim.demo.pipeline"), ("repsim.demo", "repsim.demo.report"),
     # the CLI loads a sub-command's heavy parts only when that sub-command runs: `repsim config` / `--help` answer
     # without torch and matplotlib (the demo) or pyarrow (the file readers of repsim.io)

@@ -142,8 +142,7 @@ def monte_carlo(x, y, name: str, options: dict, perms) -> tuple[float, np.ndarra
         A, B = (null_matrix(_gram(a, form), form) for a in (x, y))
         scale = math.sqrt(float(np.sum(A * A)) * float(np.sum(B * B)))
         obs = float(np.sum(A * B)) / scale
-        null = np.array([float(np.einsum("ij,ij->", A, B[np.ix_(p, p)])) for p in perms]) / scale
-        return obs, null
+        return obs, _permuted_inner(A, B, perms) / scale
     measure = lookup(name)
     fn = _one_shot(name)
     obs = float(measure.matrix_value(fn(x, y, **options)))
@@ -162,6 +161,14 @@ def summarise_monte_carlo(name, obs, null, alpha, smax, n, options) -> Permutati
     skew = float(np.mean((null - mean) ** 3) / sd**3) if sd > 0 else None
     return PermutationResult(name, obs, p, mean, sd, skew, _z(obs, mean, sd), _calibrated(obs, tau, smax), tau,
                              alpha, "monte_carlo", n, k, se, dict(options))
+
+
+def _permuted_inner(A, B, perms) -> np.ndarray:
+    """Σ_ij A_ij B_π(i)π(j) per permutation: the Numba kernel (loaded on first use, like the Gram-space kernels),
+    no permuted matrix formed."""
+    from .._kernels import numba_perm  # deferred: Numba compiles on first use
+
+    return numba_perm.inner_products(A, B, np.stack([np.asarray(p) for p in perms]))
 
 
 def _gram(a: np.ndarray, form: str) -> np.ndarray:
