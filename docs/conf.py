@@ -113,7 +113,7 @@ class MeasuresTable(Directive):
         except Exception as exc:  # the registry is optional for the build: say so instead of failing
             para = nodes.paragraph(text=f"(The measure registry could not be read: {type(exc).__name__}: {exc}.)")
             return [para]
-        header = ["name", "kind", "range", "spaces", "options (defaults)", "summary"]
+        header = ["name", "kind", "range", "spaces", "options (defaults)", "summary", "invariant to", "reproduces"]
         rows = []
         for m in entries:
             get = lambda attr, default="": getattr(m, attr, default)  # noqa: E731
@@ -126,6 +126,8 @@ class MeasuresTable(Directive):
                 ", ".join(get("spaces", ()) or ()),
                 ", ".join(f"``{k}={v!r}``" for k, v in opts.items()) or "—",
                 get("summary"),
+                "; ".join(get("invariances", ()) or ()) or "—",
+                ", ".join(sorted(get("ids", {}) or {})) or "—",
             ])
         lines = [".. list-table::", "   :header-rows: 1", "   :widths: auto", ""]
         for row in [header] + rows:

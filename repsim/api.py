@@ -146,19 +146,22 @@ def measure(name: str) -> Measure:
 
 
 def measure_table_markdown() -> str:
-    """The registry as a Markdown table (name, kind and range, where it has a form, options, what it computes):
+    """The registry as a Markdown table (name, kind and range, where it has a form, options, what it computes, what
+    it is invariant to, the libraries whose conventions it reproduces by id):
     the table of the README and the docs, regenerated from :func:`measures` and checked by a test."""
 
     def fmt(v):
         return "−∞" if v == float("-inf") else ("√2" if abs(v - 2 ** 0.5) < 1e-12 else f"{v:g}")
 
-    lines = ["| measure | kind, range | space | options (defaults) | computes |", "|---|---|---|---|---|"]
+    lines = ["| measure | kind, range | space | options (defaults) | computes | invariant to | reproduces |",
+             "|---|---|---|---|---|---|---|"]
     for m in REGISTRY.values():
         opts = {**m.defaults, **{k: v for k, v in m.gram_defaults.items() if k not in m.defaults}}
         shown = ", ".join(f"`{k}={'…' if v is REQUIRED else repr(v)}`" for k, v in opts.items()) or "—"
         matrix = "" if m.scalar is not None else " (no matrix)"
+        peers = ", ".join(sorted(m.ids)) or "—"
         lines.append(f"| `{m.name}` | {m.kind}, [{fmt(m.range[0])}, {fmt(m.range[1])}] | {', '.join(m.spaces)}"
-                     f" | {shown} | {m.summary}{matrix} |")
+                     f" | {shown} | {m.summary}{matrix} | {'; '.join(m.invariances) or '—'} | {peers} |")
     return "\n".join(lines)
 
 
