@@ -57,6 +57,19 @@ class Source(abc.ABC):
             kept[key] = self.layers[key]
         self.layers = kept
 
+    def _settle(self, rows_of: dict, ids, what: str, ids_raw=None) -> None:
+        """After a format has found its layers (``rows_of``: layer → rows): every layer must hold the same samples;
+        sets ``n_rows`` and, when the file holds the ids array ``ids_raw``, checks it into ``self.ids``."""
+        if not self.layers:
+            raise ValueError(f"{self.path}: no float {what} (layers) in this file")
+        counts = set(rows_of.values())
+        if len(counts) != 1:
+            raise ValueError(f"{self.path}: the layers have different numbers of rows {rows_of}; every layer of a file "
+                             "holds the same samples")
+        self.n_rows = counts.pop()
+        if ids is not None and ids_raw is not None:
+            self.ids = check_ids(self.path, ids_raw, self.n_rows, ids)
+
     @abc.abstractmethod
     def read(self, index) -> dict[str, np.ndarray]:
         """Rows ``index`` (a slice of file rows, or an int array in any order) of every selected layer:

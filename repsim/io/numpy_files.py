@@ -147,15 +147,7 @@ class NpzSource(Source):
                 self._matrices[key] = _StreamedMember(self._zf, info.filename, self.path, rows, width, dtype)
                 self.random_access = False
             self.layers[key], self.itemsize[key] = width, np.dtype(dtype).itemsize
-        if not self.layers:
-            raise ValueError(f"{self.path}: no float arrays (layers) in this .npz")
-        counts = set(rows_of.values())
-        if len(counts) != 1:
-            raise ValueError(f"{self.path}: the layers have different numbers of rows {rows_of}; every layer of a file "
-                             "holds the same samples")
-        self.n_rows = counts.pop()
-        if ids is not None and hasattr(self, "_ids_raw"):
-            self.ids = check_ids(self.path, self._ids_raw, self.n_rows, ids)
+        self._settle(rows_of, ids, "arrays", getattr(self, "_ids_raw", None))
 
     def _data_offset(self, info: zipfile.ZipInfo) -> int:
         """Where a stored member's bytes start: after its local header (whose extra field may differ from the

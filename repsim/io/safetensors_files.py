@@ -12,7 +12,7 @@ import struct
 
 import numpy as np
 
-from ._source import RawMatrix, Source, check_ids, check_matrix
+from ._source import RawMatrix, Source, check_matrix
 
 #: safetensors dtype names → NumPy (BF16 is read as uint16 and widened).
 DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I64": np.int64,
@@ -68,15 +68,7 @@ class SafetensorsSource(Source):
             self._matrices[key] = RawMatrix(self._fd, base + begin, rows, width, dtype,
                                             _widen_bf16 if kind == "BF16" else None)
             self.layers[key], self.itemsize[key] = width, dtype.itemsize
-        if not self.layers:
-            raise ValueError(f"{self.path}: no float tensors (layers) in this file")
-        counts = set(rows_of.values())
-        if len(counts) != 1:
-            raise ValueError(f"{self.path}: the layers have different numbers of rows {rows_of}; every layer of a file "
-                             "holds the same samples")
-        self.n_rows = counts.pop()
-        if ids is not None and hasattr(self, "_ids_raw"):
-            self.ids = check_ids(self.path, self._ids_raw, self.n_rows, ids)
+        self._settle(rows_of, ids, "tensors", getattr(self, "_ids_raw", None))
 
     def read(self, index):
         return {k: self._matrices[k].read(index) for k in self.layers}
