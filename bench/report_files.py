@@ -5,6 +5,7 @@ reduction on 2 local workers against one pass.
 
     python bench/report_files.py                              # the issue's size: n = 100,000, 13 × 768 per file
     python bench/report_files.py --n 20000 --width 256        # what fits a shared 2-core machine in minutes
+    (wall and process CPU time both: on a loaded machine the CPU-time ratio is the fair one)
     python bench/report_files.py --quick                      # seconds (the smoke test runs this)
 """
 from __future__ import annotations
@@ -61,10 +62,10 @@ def in_memory(arrays, batch=4096):
     groups = [[s for s in sites if s.startswith("a.")], [s for s in sites if s.startswith("b.")]]
     m = repsim.Moments(pairs="between", groups=groups)
     n = next(iter(arrays.values())).shape[0]
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for s in range(0, n, batch):
         m.update({k: v[s:s + batch] for k, v in arrays.items()})
-    return m, time.perf_counter() - t
+    return m, time.perf_counter() - t, time.process_time() - c
 
 
 def cli_peak(paths, budget, out):
@@ -118,14 +119,14 @@ def main(argv=None):
             write_safetensors(path, {k[2:]: v for k, v in arrays.items() if k[0] == model}, rng.permutation(args.n),
                               ids)
         t_write = time.perf_counter() - t
-        ref, t_mem = in_memory(arrays)
+        ref, t_mem, c_mem = in_memory(arrays)
         for p in paths:  # warm page cache
             with open(p, "rb") as fh:
                 while fh.read(1 << 24):
                     pass
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         report = compare_files(paths, metrics=["cka", "rv2"], progress=False, max_memory=args.budget)
-        t_file = time.perf_counter() - t
+        t_file, c_file = time.perf_counter() - t, time.process_time() - c
         diff = 0.0
         for metric in ("cka", "rv2"):
             mat = report[metric]
@@ -133,7 +134,8 @@ def main(argv=None):
             diff = max(diff, float(np.max(np.abs(mat.values - want))))
         t_cli, peak = cli_peak(paths, args.budget, os.path.join(d, "report"))
         out = dict(n=args.n, layers=args.layers, width=args.width, file_bytes=sum(os.path.getsize(p) for p in paths),
-                   write_s=t_write, memory_s=t_mem, file_s=t_file, ratio=t_file / t_mem, max_abs_diff=diff,
+                   write_s=t_write, memory_s=t_mem, file_s=t_file, ratio=t_file / t_mem, memory_cpu_s=c_mem,
+                   file_cpu_s=c_file, cpu_ratio=c_file / c_mem, max_abs_diff=diff,
                    cli_s=t_cli, cli_peak_bytes=peak, budget=args.budget,
                    budget_bytes=repsim.planner.parse_bytes(args.budget))
         if not args.no_dask:
