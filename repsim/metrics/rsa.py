@@ -113,6 +113,28 @@ def _site(view, site: str, compare: str):
     return view.memo((compare, site), compute)
 
 
+def comparison_vector(view, site: str, compare: str) -> tuple[np.ndarray, float]:
+    """What a linear comparison of RDMs reads of one site: the condensed vector v (n(n − 1)/2,) with
+    compare(x, y) = v_xᵀv_y / √(v_xᵀv_x · v_yᵀv_y) — the centred entries ("pearson"), the centred average ranks
+    ("spearman"), the entries ("cosine") — and vᵀv. Permuting the samples permutes v's entries and leaves vᵀv
+    unchanged (the Monte-Carlo test in Gram space relies on it). ValueError for the other comparisons."""
+    if compare not in ("pearson", "spearman", "cosine"):
+        raise ValueError(f"compare={compare!r} is not a cosine of one vector per site; comparison_vector covers "
+                         "'pearson', 'spearman' and 'cosine'")
+    return _site(view, site, compare)
+
+
+def kendall_parts(view, site: str) -> tuple[np.ndarray, int]:
+    """One site's part of Kendall's τ_A: its condensed RDM with near-ties snapped (:func:`_snap_ties`) and the
+    number of tied pairs; permuting the samples permutes the entries and keeps the count."""
+    return _site(view, site, "kendall_tau_a")
+
+
+def kendall_tau_a(a: tuple[np.ndarray, int], b: tuple[np.ndarray, int]) -> float:
+    """Kendall's τ_A of two sites' :func:`kendall_parts` (as ``rsa(..., compare="kendall_tau_a")``)."""
+    return _tau_a(a, b, "RSA (compare='kendall_tau_a')", "x", "y")
+
+
 def _runs(d: np.ndarray):
     """(order, sorted d, start-of-run flags): a run is a stretch of sorted entries whose consecutive gaps are at most
     RDM_TIE_RTOL × max|d| — entries equal in exact arithmetic, apart only by the rounding of the Gram."""
