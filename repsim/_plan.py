@@ -77,7 +77,7 @@ class Plan:
     groups: object = None
     sketch: CountSketch | None = None  # approximate="sketch": the wide sites' hash (set after the memory plan)
     sketch_error: dict | None = None  # metric → largest |sketched − exact| on the first batch
-    inference: bool = False  # matrices carry the permutation nulls (compare(inference="moments"))
+    inference: "dict | bool" = False  # False, or the permutation test asked for (compare._check_inference)
     spaces: dict | None = None  # metric → "feature" or "gram": where its options make it computable
 
     @property

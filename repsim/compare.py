@@ -17,12 +17,13 @@ from tqdm.std import tqdm
 from . import planner
 from ._limits import SKETCH_CHECK_ROWS
 from ._warnings import WarningSummary
-from ._validation import integer
+from ._validation import integer, positive_int
 from .accumulator import measure_value
 from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import registry
 from .gram import GramMoments
 from .inference import matrix_test
+from .inference.gram_space import GRAM_MONTE_CARLO
 from .inference.null import MOMENT_MEASURES, form_of, nonnegative, p_value, view_null
 from .results import Report, SimilarityMatrix
 
@@ -137,11 +138,15 @@ def compare(
         ``SimilarityMatrix.approximate`` (``~`` when printed), the others are exact.
     sketch_dim : int, keyword-only
         The sketch width k of ``approximate="sketch"``.
-    inference : {None, "moments"}, keyword-only
+    inference : {None, "moments", "monte_carlo"} or dict, keyword-only
         ``"moments"``: every matrix of a measure with an exact-moment permutation null ("cka", "debiased_cka",
         "rv", "rv2") carries ``p_values``, ``null_mean`` and ``null_sd`` — two exact permutation moments of each
         cell from the same statistics, no permutation drawn (docs/math.md §6); ``report["cka"].significant()``
         marks the cells that beat chance after Benjamini–Hochberg. Exact estimator only.
+        ``"monte_carlo"`` (or ``{"method": "monte_carlo", "n_permutations": 1000, "seed": 0}``): the run is made
+        in Gram space and every cell of every measure with a Gram-space Monte-Carlo test (linear, debiased and
+        kernel CKA, RV, RV2, RSA: :func:`repsim.inference.gram_permutation_test`) gets seeded permutation
+        p-values — O(cells·K·n²) after the pass.
 
     Returns
     -------
@@ -185,7 +190,8 @@ def compare(
     probed = probe(plan, first)  # the widths before anything is allocated; this batch is not run again
     acts = probed.acts
     rows = next(iter(acts.values())).shape[0]
-    gram = "required" if plan.needs_gram else (
+    monte_carlo = bool(plan.inference) and plan.inference["method"] == "monte_carlo"
+    gram = "required" if plan.needs_gram or monte_carlo else (
         plan.checkpoint is None and all("gram" in registry.lookup(m).spaces for m in plan.metrics))
     memory = planner.plan({s: int(a.shape[1]) for s, a in acts.items()}, plan.pairs, plan.groups,
                           n=rows * total if total else None, max_memory=max_memory, batch_rows=max(rows, 1),
@@ -215,21 +221,54 @@ _END = object()
 SKETCHABLE = ("cka", "debiased_cka", "rv", "rv2")
 
 
-def _check_inference(plan, inference) -> bool:
+def _check_inference(plan, inference):
+    """False, or the inference asked for as a dict: {"method": "moments"} or {"method": "monte_carlo",
+    "n_permutations": K, "seed": s}."""
     if inference is None or inference is False:
         return False
-    if inference != "moments":
-        raise ValueError(f"inference must be None or 'moments', got {inference!r}")
+    if isinstance(inference, str):
+        inference = {"method": inference}
+    if not isinstance(inference, dict):
+        raise TypeError(f"inference must be None, 'moments', 'monte_carlo' or a dict, got {type(inference).__name__}")
+    unknown = set(inference) - {"method", "n_permutations", "seed"}
+    if unknown:
+        raise ValueError(f"inference: unknown key(s) {sorted(unknown)} (it takes 'method', 'n_permutations', 'seed')")
+    method = inference.get("method")
+    if method not in ("moments", "monte_carlo"):
+        raise ValueError(f"inference must be None, 'moments' or 'monte_carlo', got {method!r}")
     if plan.estimator != "exact":
-        raise ValueError("inference='moments' reads the exact statistics; estimator='minibatch' has none")
-    if not any(registry.lookup(m).name in MOMENT_MEASURES for m in plan.metrics):
-        raise ValueError(f"inference='moments' covers {sorted(MOMENT_MEASURES)}; none of {list(plan.metrics)} is one")
-    return True
+        raise ValueError(f"inference={method!r} reads the exact statistics; estimator='minibatch' has none")
+    if method == "moments":
+        if set(inference) != {"method"}:
+            raise ValueError("inference='moments' draws no permutation: n_permutations and seed are Monte Carlo's")
+        if not any(registry.lookup(m).name in MOMENT_MEASURES for m in plan.metrics):
+            raise ValueError(f"inference='moments' covers {sorted(MOMENT_MEASURES)}; none of {list(plan.metrics)} "
+                             "is one")
+        return {"method": "moments"}
+    if not any(registry.lookup(m).name in GRAM_MONTE_CARLO for m in plan.metrics):
+        raise ValueError(f"inference='monte_carlo' covers {list(GRAM_MONTE_CARLO)}; none of {list(plan.metrics)} "
+                         "is one")
+    if plan.checkpoint is not None:
+        raise ValueError("inference='monte_carlo' runs in Gram space, which keeps no checkpoint; drop checkpoint=")
+    k = positive_int(inference.get("n_permutations", 1000), "inference['n_permutations']")
+    return {"method": "monte_carlo", "n_permutations": k, "seed": inference.get("seed", 0)}
+
+
+def _tested(plan, m) -> bool:
+    """Whether metric m's matrix carries a permutation test in this run."""
+    if not plan.inference:
+        return False
+    name = registry.lookup(m).name
+    return name in (MOMENT_MEASURES if plan.inference["method"] == "moments" else GRAM_MONTE_CARLO)
 
 
 def _matrix(plan, acc, m):
     """One metric's matrix from an accumulator, with its permutation null when the plan asks for inference."""
-    if plan.inference and registry.lookup(m).name in MOMENT_MEASURES:
+    if _tested(plan, m):
+        if plan.inference["method"] == "monte_carlo":
+            return matrix_test(acc, m, rows=plan.rows, cols=plan.cols, method="monte_carlo",
+                               n_permutations=plan.inference["n_permutations"], seed=plan.inference["seed"],
+                               **plan.options[m])
         return matrix_test(acc, m, rows=plan.rows, cols=plan.cols, **plan.options[m])
     return acc.matrix(m, rows=plan.rows, cols=plan.cols, **plan.options[m])
 
@@ -342,7 +381,7 @@ def _passes(plan, memory, data, batches, total, progress, stream) -> Report:
     specs = {m: registry.resolve(m) for m in plan.metrics}
     shape = (len(plan.rows), len(plan.cols))
     values = {m: np.full(shape, np.nan) for m in plan.metrics}
-    tested = [m for m in plan.metrics if plan.inference and registry.lookup(m).name in MOMENT_MEASURES]
+    tested = [m for m in plan.metrics if _tested(plan, m)]
     nulls = {m: (np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)) for m in tested}
     runner = _Passes(plan, memory, data, batches, total, progress, stream)
     summary = WarningSummary(plan.sites)

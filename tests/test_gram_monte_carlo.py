@@ -167,3 +167,46 @@ def test_refusals_name_the_argument():
     const = GramMoments(N).update_features({"x": X, "c": np.ones((N, 3))})
     with pytest.raises(ValueError, match="undefined"):
         gram_permutation_test(const, "x", "c", "cka")
+
+
+def test_matrix_test_monte_carlo_every_cell():
+    from repsim.inference import matrix_test
+
+    X, Y = data(6)
+    rng = np.random.default_rng(0)
+    g = GramMoments(N, tile=7).update_features({"x": X, "y": Y, "z": rng.normal(size=(N, 4))})
+    mat = matrix_test(g, "rbf_cka", rows=["x", "y"], cols=["y", "z"], method="monte_carlo", n_permutations=99)
+    assert mat.p_values.shape == (2, 2) and "Monte Carlo (99" in mat.inference
+    one = gram_permutation_test(g, "x", "z", "rbf_cka", n_permutations=99, seed=0)
+    assert mat.p_values[0, 1] == one.p_value and mat.null_mean[0, 1] == pytest.approx(one.null_mean)
+    assert mat.p_values[0, 0] == 0.01  # x ~ y planted: no permutation reaches it
+    with pytest.raises(ValueError, match="Gram space"):
+        matrix_test(repsim.Moments().update({"x": X, "y": Y}), "cka", method="monte_carlo")
+    with pytest.raises(ValueError, match="method"):
+        matrix_test(g, "cka", method="bootstrap")
+
+
+def test_compare_monte_carlo_runs_in_gram_space_and_equals_the_function():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+
+    def mlp():
+        return torch.nn.Sequential(torch.nn.Linear(8, 30), torch.nn.ReLU(), torch.nn.Linear(30, 12))
+
+    models = {"a": mlp(), "b": mlp()}
+    data = [torch.randn(25, 8) for _ in range(2)]
+    r = repsim.compare(models, data, ["0", "2"], metrics=("cka", "rbf_cka"), progress=False,
+                       inference={"method": "monte_carlo", "n_permutations": 50, "seed": 4})
+    assert r.plan.space == "gram" and isinstance(r.statistics, GramMoments)
+    for metric in ("cka", "rbf_cka"):
+        mat = r[metric]
+        ref = repsim.inference.matrix_test(r.statistics, metric, rows=mat.rows, cols=mat.cols, method="monte_carlo",
+                                           n_permutations=50, seed=4)
+        np.testing.assert_array_equal(mat.p_values, ref.p_values)
+        assert "Monte Carlo (50" in mat.inference
+    for bad, err in (({"method": "monte_carlo", "perms": 3}, ValueError), ("bootstrap", ValueError), (3, TypeError),
+                     ({"method": "moments", "seed": 1}, ValueError)):
+        with pytest.raises(err, match="inference"):
+            repsim.compare(models, data, ["0"], metrics=("cka",), inference=bad, progress=False)
+    with pytest.raises(ValueError, match="monte_carlo"):
+        repsim.compare(models, data, ["0"], metrics=("cca",), inference="monte_carlo", progress=False)

@@ -7,19 +7,31 @@ import dataclasses
 
 import numpy as np
 
+from .. import _validation
 from ..metrics.registry import lookup
+from .gram_space import GRAM_MONTE_CARLO, gram_permutation_test
 from .null import MOMENT_MEASURES, form_of, nonnegative, p_value, view_null
 
+METHODS = ("moments", "monte_carlo")
 
-def matrix_test(acc, metric: str, rows=None, cols=None, **options):
+
+def matrix_test(acc, metric: str, rows=None, cols=None, *, method: str = "moments", n_permutations: int = 1000,
+                seed=0, **options):
     """The :class:`~repsim.SimilarityMatrix` of ``metric`` with ``p_values``, ``null_mean`` and ``null_sd``.
 
     Parameters
     ----------
     acc : repsim.Moments or repsim.GramMoments
-        The statistics (centred forms only: "cka" (``debiased=``), "debiased_cka", "rv", "rv2").
+        The statistics (``method="moments"``: centred forms only: "cka" (``debiased=``), "debiased_cka", "rv",
+        "rv2").
     metric, rows, cols, **options
         As in ``acc.matrix``.
+    method : {"moments", "monte_carlo"}
+        "moments": two exact permutation moments per cell, no permutation drawn. "monte_carlo" (GramMoments only:
+        the n × n matrices are needed): :func:`~repsim.inference.gram_permutation_test` for every cell, the same
+        ``n_permutations`` seeded permutations in each — also for kernel CKA and RSA. Cost O(cells·K·n²).
+    n_permutations, seed
+        Monte Carlo only.
 
     Returns
     -------
@@ -30,6 +42,9 @@ def matrix_test(acc, metric: str, rows=None, cols=None, **options):
         survive Benjamini–Hochberg over the matrix.
     """
     spec = lookup(metric)
+    _validation.choice(method, "method", METHODS)
+    if method == "monte_carlo":
+        return _monte_carlo(acc, spec.name, metric, rows, cols, n_permutations, seed, options)
     if spec.name not in MOMENT_MEASURES:
         raise ValueError(f"matrix_test covers {sorted(MOMENT_MEASURES)}; {metric!r} has no exact-moment null "
                          "(use repsim.permutation_test(..., method='monte_carlo') on the activations)")
@@ -47,4 +62,25 @@ def matrix_test(acc, metric: str, rows=None, cols=None, **options):
                 p[i, j], how = p_value(float(mat.values[i, j]), null, nonnegative(form))
                 methods.add(how)
     text = "permutation null, two exact moments (" + ", ".join(sorted(methods)) + ")"
+    return dataclasses.replace(mat, p_values=p, null_mean=mean, null_sd=sd, inference=text)
+
+
+def _monte_carlo(acc, name, metric, rows, cols, n_permutations, seed, options):
+    if getattr(acc, "space", None) != "gram":
+        raise ValueError("method='monte_carlo' permutes the n × n matrices of statistics in Gram space "
+                         "(repsim.GramMoments); these statistics are in feature space — use method='moments', or "
+                         "repsim.permutation_test(X, Y, method='monte_carlo') on the activations")
+    if name not in GRAM_MONTE_CARLO:
+        raise ValueError(f"method='monte_carlo' on GramMoments covers {list(GRAM_MONTE_CARLO)}; not {metric!r}")
+    mat = acc.matrix(metric, rows=rows, cols=cols, **options)
+    shape = mat.values.shape
+    p, mean, sd = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    k = _validation.positive_int(n_permutations, "n_permutations")
+    for i, x in enumerate(mat.rows):
+        for j, y in enumerate(mat.cols):
+            if not np.isfinite(mat.values[i, j]):
+                continue
+            res = gram_permutation_test(acc, x, y, metric, n_permutations=k, seed=seed, **options)
+            p[i, j], mean[i, j], sd[i, j] = res.p_value, res.null_mean, res.null_sd
+    text = f"permutation null, Monte Carlo ({k} permutations, seed {seed!r})"
     return dataclasses.replace(mat, p_values=p, null_mean=mean, null_sd=sd, inference=text)
