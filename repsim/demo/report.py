@@ -7,10 +7,8 @@ import os
 
 import numpy as np
 
-from ..experiments.projection import RANDOM_METHODS
 from ..plot import _figure  # a bare Figure (Agg canvas): pyplot's global backend is never touched
-from ..plot import heatmap
-from ..results import SimilarityMatrix
+from ..plot import plot_match_curve, plot_simple_matches
 
 FIGURES = {
     "stitching": "stitching.png",
@@ -26,48 +24,26 @@ def _pct(v) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- figures
-def plot_stitching(result, path):
-
-    t = result.stitching
+# Every panel is drawn by a public function of repsim.plot (through the result objects' plot() methods where they
+# have one); only the figures' layout and the demo's wording are set here.
+def stitching_figure(result, path):
+    """Seed 001's three accuracy tables (affine maps, logit maps, naive swap) side by side → PNG at ``path``."""
     fig = _figure(figsize=(13, 3.8), layout="constrained")
-    axes = fig.subplots(1, 3)
-    panels = (
-        ("affine maps (Table 5.2)", t.accuracy),
-        ("logit maps (Table 5.3)", t.logit),
-        ("naive swap (§5.6)", t.naive),
-    )
-    for ax, (title, values) in zip(axes, panels):
-        m = SimilarityMatrix("accuracy", t.models, t.models, values)
-        heatmap(m, ax, title=f"test accuracy: {title}", vmin=0.0, vmax=1.0)
-        ax.set_ylabel("feature extractor (rows)")
-        ax.set_xlabel("classifier (columns)")
+    for ax, kind in zip(fig.subplots(1, 3), ("accuracy", "logit", "naive")):
+        result.stitching.plot(ax, kind=kind)
     fig.savefig(path, format="png", dpi=100)
 
 
-def plot_projection(result, path):
-
-    c = result.projection
+def projection_figure(result, path):
+    """Seed 000's projection curves of CNN A's fc features → PNG at ``path``."""
     fig = _figure(figsize=(7.5, 4.8), layout="constrained")
-    ax = fig.add_subplot()
-    x = np.asarray(c.n_values)
-    for method in c.methods:
-        y = np.asarray(c.accuracy[method])
-        (line,) = ax.plot(x, y, marker="o", markersize=3, label=method)
-        if method in RANDOM_METHODS:
-            s = np.asarray(c.std[method])
-            ax.fill_between(x, y - s, y + s, color=line.get_color(), alpha=0.2, linewidth=0)
-    ax.axhline(c.baseline, color="black", linestyle="--", linewidth=1, label="unprojected")
-    ax.axvline(c.n_classes, color="grey", linestyle=":", linewidth=1, label=f"n = n_c = {c.n_classes}")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("subspace dimension n")
-    ax.set_ylabel("test accuracy of CNN A's own head")
-    ax.set_ylim(0, 1)
-    ax.set_title("Subspace projection of CNN A's fc features (seed 000, §4.2)")
-    ax.legend(fontsize=8, loc="lower right")
+    result.projection.plot(fig.add_subplot(), ylabel="test accuracy of CNN A's own head",
+                           title="Subspace projection of CNN A's fc features (seed 000, §4.2)")
     fig.savefig(path, format="png", dpi=100)
 
 
-def plot_matches(result, path):
+def matches_figure(result, path):
+    """s(ε) of every layer, CNN A against CNN B and against the untrained CNN → PNG at ``path``."""
     curves = result.match_curves
     layers = list(curves)
     cols = 3
@@ -76,13 +52,11 @@ def plot_matches(result, path):
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, layer in zip(axes, layers):
         c = curves[layer]
-        ax.plot(c["trained"].eps, c["trained"].similarity, marker="o", label="CNN A vs CNN B (trained)")
-        ax.plot(c["untrained"].eps, c["untrained"].similarity, marker="s", linestyle="--",
-                label="CNN A vs untrained CNN")
-        ax.set_title(f"{layer} ({c['neurons']} neurons, {c['rows']} rows)", fontsize=9)
-        ax.set_ylim(-0.03, 1.03)
-        ax.set_xlabel("ε")
-        ax.set_ylabel("max-match similarity s(ε)")
+        title = f"{layer} ({c['neurons']} neurons, {c['rows']} rows)"
+        plot_match_curve(c["trained"], ax, label="CNN A vs CNN B (trained)", legend=False, title=title)
+        plot_match_curve(c["untrained"], ax, label="CNN A vs untrained CNN", legend=False, marker="s",
+                         linestyle="--")
+        ax.title.set_fontsize(9)
     for ax in axes[len(layers):]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7, loc="upper left")
@@ -90,7 +64,8 @@ def plot_matches(result, path):
     fig.savefig(path, format="png", dpi=100)
 
 
-def plot_simple(result, path):
+def simple_figure(result, path):
+    """The simple-match size distributions of the configured layers and ε → PNG at ``path``."""
     simple = result.simple
     cols = min(max(len(simple), 1), 2)
     rows = (max(len(simple), 1) + cols - 1) // cols
@@ -98,15 +73,8 @@ def plot_simple(result, path):
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, (label, s) in zip(axes, simple.items()):
         layer = label.split(" @ ")[0]
-        dist = s.size_distribution()
-        if dist:
-            ax.bar(list(dist), list(dist.values()), width=0.8)
-        else:
-            ax.text(0.5, 0.5, "maximum match is empty", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(f"{layer}, ε = {s.eps:g}: {len(s)} simple matches\n(maximum match: {s.maximum.size} of "
-                     f"{s.maximum.n_x + s.maximum.n_y} neurons)", fontsize=9)
-        ax.set_xlabel("simple-match size |X| + |Y|")
-        ax.set_ylabel("count")
+        plot_simple_matches(s, ax, title=f"{layer}, ε = {s.eps:g}: {len(s)} simple matches\n(maximum match: "
+                                         f"{s.maximum.size} of {s.maximum.n_x + s.maximum.n_y} neurons)")
     for ax in axes[len(simple):]:
         ax.set_visible(False)
     fig.savefig(path, format="png", dpi=100)
@@ -114,11 +82,11 @@ def plot_simple(result, path):
 
 def write_figures(result, out_dir) -> dict:
     paths = {k: os.path.join(out_dir, v) for k, v in FIGURES.items()}
-    plot_stitching(result, paths["stitching"])
-    plot_projection(result, paths["projection"])
+    stitching_figure(result, paths["stitching"])
+    projection_figure(result, paths["projection"])
     result.layer_report.plot(paths["layer_similarity"], mark_best=True)
-    plot_matches(result, paths["max_match"])
-    plot_simple(result, paths["simple_matches"])
+    matches_figure(result, paths["max_match"])
+    simple_figure(result, paths["simple_matches"])
     return paths
 
 

@@ -96,9 +96,29 @@ def split_labels(labels):
     return labels[0], labels[1]
 
 
+def correct(X: np.ndarray, weight: np.ndarray, bias: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row: whether its arg-max logit ``X @ weight.T + bias`` is the label (ties go to the first class)."""
+    return np.argmax(X @ weight.T + bias, axis=1) == labels
+
+
 def accuracy(X: np.ndarray, weight: np.ndarray, bias: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of rows whose arg-max logit ``X @ weight.T + bias`` is the label (ties go to the first class)."""
-    return float(np.mean(np.argmax(X @ weight.T + bias, axis=1) == labels))
+    return float(np.mean(correct(X, weight, bias, labels)))
+
+
+def per_class(hits: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Mean of ``hits`` over the samples of each class along the last axis → shape ``hits.shape[:-1] + (n_classes,)``.
+
+    ``hits`` (..., n_samples) holds per-sample correctness (bool, or the fraction of repeats that were right);
+    a class without samples gets NaN. Weighted by the class counts (``np.bincount(labels)``), the classes' values
+    average back to the mean over all samples.
+    """
+    hits = np.asarray(hits, dtype=np.float64)
+    onehot = np.zeros((labels.size, n_classes))
+    onehot[np.arange(labels.size), labels] = 1.0
+    counts = onehot.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(counts > 0, (hits @ onehot) / counts, np.nan)
 
 
 def _loss_and_grad(theta, X, Y, l2):

@@ -17,7 +17,19 @@ from scipy import linalg
 
 from .._validation import flag, integer, name_tuple, real
 from ..moments import Moments
-from ._logreg import accuracy, as_features, as_head, as_labels, fit_logistic, json_floats, readonly, split_labels
+from ..plot import plot_projection
+from ._logreg import (
+    accuracy,
+    as_features,
+    as_head,
+    as_labels,
+    correct,
+    fit_logistic,
+    json_floats,
+    per_class,
+    readonly,
+    split_labels,
+)
 
 ALL_METHODS = (
     "CCA_highest",
@@ -267,6 +279,22 @@ class ProjectionCurves:
     pca_keep : float
     random_state : int
         The seed every random draw derives from.
+    classes : ndarray of int, shape (c,)
+        The class indices 0 … n_classes − 1.
+    class_counts : ndarray of int, shape (c,)
+        Test samples of each class.
+    per_class : dict of str to ndarray of shape (m, c)
+        Per method, the test accuracy on the samples of each class at each n (mean over the repeats for random
+        methods; NaN for a class without test samples). Weighted by ``class_counts`` the classes average back to
+        ``accuracy``: ``per_class[method] @ class_counts / n_test == accuracy[method]`` — which classes a subspace
+        loses (seed 000 asks whether n_classes dimensions keep every class).
+    correct : dict of str to ndarray of shape (m, n_test)
+        Per method and n, each test sample's correctness: 1.0 or 0.0, for random methods the fraction of the repeats
+        that classified it correctly. Not in :meth:`to_dict`.
+    baseline_per_class : ndarray of shape (c,)
+        ``baseline`` per class (the unprojected features).
+    retrained_per_class : dict of str to ndarray of shape (m, c), or None
+        With ``retrain=True``: ``retrained`` per class.
     """
 
     n_values: np.ndarray
@@ -283,18 +311,26 @@ class ProjectionCurves:
     repeats: int
     pca_keep: float
     random_state: int
+    classes: np.ndarray | None = None
+    class_counts: np.ndarray | None = None
+    per_class: dict | None = None
+    correct: dict | None = None
+    baseline_per_class: np.ndarray | None = None
+    retrained_per_class: dict | None = None
 
     def __post_init__(self):
         nv = np.array(self.n_values, dtype=np.int64)
         nv.setflags(write=False)
         object.__setattr__(self, "n_values", nv)
         object.__setattr__(self, "methods", tuple(self.methods))
-        for name in ("accuracy", "std", "retrained", "retrained_std"):
+        for name in ("accuracy", "std", "retrained", "retrained_std", "per_class", "correct", "retrained_per_class"):
             object.__setattr__(self, name, _freeze(getattr(self, name)))
-        if self.rho is not None:
-            rho = np.array(self.rho, dtype=np.float64)
-            rho.setflags(write=False)
-            object.__setattr__(self, "rho", rho)
+        for name, dtype in (("rho", np.float64), ("classes", np.int64), ("class_counts", np.int64),
+                            ("baseline_per_class", np.float64)):
+            if getattr(self, name) is not None:
+                a = np.array(getattr(self, name), dtype=dtype)
+                a.setflags(write=False)
+                object.__setattr__(self, name, a)
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary (lists of floats; None for missing values)."""
@@ -318,7 +354,17 @@ class ProjectionCurves:
             "repeats": int(self.repeats),
             "pca_keep": float(self.pca_keep),
             "random_state": int(self.random_state),
+            "classes": None if self.classes is None else self.classes.tolist(),
+            "class_counts": None if self.class_counts is None else self.class_counts.tolist(),
+            "per_class": curves(self.per_class),
+            "baseline_per_class": None if self.baseline_per_class is None else json_floats(self.baseline_per_class),
+            "retrained_per_class": curves(self.retrained_per_class),
         }
+
+    def plot(self, ax=None, **kwargs):
+        """Accuracy against the subspace dimension, one line per method → the matplotlib ``Axes``
+        (:func:`repsim.plot.plot_projection`: ``methods``, ``retrained``, ``title``, ``ylabel``)."""
+        return plot_projection(self, ax, **kwargs)
 
     def _table(self, acc, std) -> list[str]:
         lines = ["| n | " + " | ".join(self.methods) + " |", "|---|" + "---|" * len(self.methods)]
@@ -419,6 +465,8 @@ def projection_curves(
     Returns
     -------
     ProjectionCurves
+        Accuracy curves per method (``accuracy``, ``std``, ``retrained``), and per class (``per_class``) and per
+        test sample (``correct``) the same accuracies; ``to_markdown()``, ``to_dict()`` and ``plot()``.
 
     References
     ----------
@@ -443,28 +491,35 @@ def projection_curves(
     m = Moments().update({"A": A, "B": B})
     bases = _Bases(m, keep, np.abs(A).mean(axis=0), any(meth in _CCA_METHODS for meth in methods))
     mu = bases.mean
-    baseline = accuracy(At, weight, bias, y_test)
+    baseline_hits = correct(At, weight, bias, y_test)
+    baseline = float(np.mean(baseline_hits))
     retrained_baseline = None
     if retrain:
         retrained_baseline = accuracy(At, *fit_logistic(A, y_train, c, init=(weight, bias)), y_test)
 
-    acc, std, racc, rstd = {}, {}, {}, {}
+    acc, std, racc, rstd, hits, rhits = {}, {}, {}, {}, {}, {}
     for meth in methods:
         reps = int(repeats) if meth in RANDOM_METHODS else 1
         a = np.empty((n_values.size, reps))
         r = np.zeros((n_values.size, reps))
+        h = np.zeros((n_values.size, At.shape[0]))
+        rh = np.zeros_like(h)
         for k, n in enumerate(n_values):
             for rep in range(reps):
                 rng = _rng(seed, meth, int(n), rep) if meth in RANDOM_METHODS else None
                 P = bases.matrix(meth, int(n), rng)
                 Xt = _project(At, mu, P)
-                a[k, rep] = accuracy(Xt, weight, bias, y_test)
+                hit = correct(Xt, weight, bias, y_test)
+                a[k, rep] = float(np.mean(hit))
+                h[k] += hit
                 if retrain:
                     head = fit_logistic(_project(A, mu, P), y_train, c, init=(weight, bias))
-                    r[k, rep] = accuracy(Xt, *head, y_test)
-        acc[meth], std[meth] = _mean(a), a.std(axis=1)
+                    hit = correct(Xt, *head, y_test)
+                    r[k, rep] = float(np.mean(hit))
+                    rh[k] += hit
+        acc[meth], std[meth], hits[meth] = _mean(a), a.std(axis=1), h / reps
         if retrain:
-            racc[meth], rstd[meth] = _mean(r), r.std(axis=1)
+            racc[meth], rstd[meth], rhits[meth] = _mean(r), r.std(axis=1), rh / reps
     return ProjectionCurves(
         n_values=n_values,
         methods=methods,
@@ -480,4 +535,10 @@ def projection_curves(
         repeats=int(repeats),
         pca_keep=keep,
         random_state=seed,
+        classes=np.arange(c),
+        class_counts=np.bincount(y_test, minlength=c),
+        per_class={meth: per_class(hits[meth], y_test, c) for meth in methods},
+        correct=hits,
+        baseline_per_class=per_class(baseline_hits, y_test, c),
+        retrained_per_class={meth: per_class(rhits[meth], y_test, c) for meth in methods} if retrain else None,
     )

@@ -17,9 +17,23 @@ import numpy as np
 
 from ..metrics.maps import logit_map
 from ..moments import Moments
-from ._logreg import accuracy, as_features, as_head, as_labels, json_floats, readonly, split_labels
+from ..plot import plot_stitching
+from ._logreg import as_features, as_head, as_labels, correct, json_floats, per_class, readonly, split_labels
 
 _AXES = "rows = feature extractor (source model), columns = classifier (target model)"
+#: The tables of a StitchingTable that are accuracies of test predictions, each with per-class and per-sample detail.
+KINDS = ("accuracy", "logit", "naive")
+
+
+def _readonly_dict(d, dtype):
+    if d is None:
+        return None
+    out = {}
+    for key, v in d.items():
+        a = np.array(v, dtype=dtype)
+        a.setflags(write=False)
+        out[key] = a
+    return out
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,18 @@ class StitchingTable:
         Number of training samples (used to fit the maps) and test samples (used to score).
     ridge : float
         Ridge penalty of the affine maps.
+    classes : ndarray of int, shape (c,)
+        The class indices 0 … c − 1 (c = the heads' n_classes).
+    class_counts : ndarray of int, shape (c,)
+        Test samples of each class.
+    per_class : dict of str to ndarray of shape (k, k, c)
+        For ``"accuracy"``, ``"logit"`` and ``"naive"``: the test accuracy of each cell on the test samples of each
+        class (NaN for a class without test samples). Weighted by ``class_counts`` the classes average back to the
+        cell's accuracy: ``per_class[kind] @ class_counts / n_test == getattr(table, kind)`` — which classes a
+        stitched model loses, where the tables give only how much.
+    correct : dict of str to bool ndarray of shape (k, k, n_test)
+        The same three, per test sample: whether it is classified correctly (in the order of the test labels).
+        Not in :meth:`to_dict`.
     """
 
     models: tuple
@@ -71,10 +97,21 @@ class StitchingTable:
     n_train: int
     n_test: int
     ridge: float = 0.0
+    classes: np.ndarray | None = None
+    class_counts: np.ndarray | None = None
+    per_class: dict | None = None
+    correct: dict | None = None
 
     def __post_init__(self):
         k = len(self.models)
         object.__setattr__(self, "models", tuple(self.models))
+        for name in ("classes", "class_counts"):
+            if getattr(self, name) is not None:
+                a = np.array(getattr(self, name), dtype=np.int64)
+                a.setflags(write=False)
+                object.__setattr__(self, name, a)
+        object.__setattr__(self, "per_class", _readonly_dict(self.per_class, np.float64))
+        object.__setattr__(self, "correct", _readonly_dict(self.correct, bool))
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         for name in ("accuracy", "delta", "naive", "logit", "r2"):
             a = readonly(getattr(self, name))
@@ -102,7 +139,16 @@ class StitchingTable:
             "r2": json_floats(self.r2),
             "logit": json_floats(self.logit),
             "naive": json_floats(self.naive),
+            "classes": None if self.classes is None else self.classes.tolist(),
+            "class_counts": None if self.class_counts is None else self.class_counts.tolist(),
+            "per_class": None if self.per_class is None else {k: json_floats(v) for k, v in self.per_class.items()},
         }
+
+    def plot(self, ax=None, *, kind: str = "accuracy", **kwargs):
+        """One of the tables as a heatmap (rows = feature extractor, columns = classifier) → the matplotlib ``Axes``
+        (:func:`repsim.plot.plot_stitching`; ``kind`` one of ``"accuracy"``, ``"logit"``, ``"naive"``, ``"delta"``,
+        ``"r2"``)."""
+        return plot_stitching(self, ax, kind=kind, **kwargs)
 
     def _table(self, cell) -> list[str]:
         head = "| feature extractor \u2193 / classifier \u2192 | " + " | ".join(self.models) + " |"
@@ -226,7 +272,8 @@ def stitching_table(features, heads, labels, ridge: float = 0.0) -> StitchingTab
     -------
     StitchingTable
         k×k arrays with rows = feature extractor and columns = classifier: ``accuracy``, ``delta``, ``naive``,
-        ``logit``, ``r2``; ``own_accuracy``; ``to_markdown()`` and ``to_dict()``.
+        ``logit``, ``r2``; ``own_accuracy``; per class (k × k × n_classes) and per test sample (k × k × n_test) the
+        same accuracies in ``per_class`` and ``correct``; ``to_markdown()``, ``to_dict()`` and ``plot()``.
 
     References
     ----------
@@ -280,22 +327,23 @@ def stitching_table(features, heads, labels, ridge: float = 0.0) -> StitchingTab
     m = Moments()
     m.update(train)
     k = len(models)
-    acc = np.empty((k, k))
-    naive = np.empty((k, k))
-    logit = np.empty((k, k))
+    hits = {kind: np.empty((k, k, n_test), dtype=bool) for kind in KINDS}
     r2 = np.ones((k, k))
     for i, a in enumerate(models):
         for j, b in enumerate(models):
             wb, bb = head[b]
             if i == j:
-                acc[i, j] = naive[i, j] = logit[i, j] = accuracy(test[a], wb, bb, y)
+                own_hits = correct(test[a], wb, bb, y)
+                for kind in KINDS:
+                    hits[kind][i, j] = own_hits
                 continue
             amap = m.affine_map(a, b, ridge=ridge)
-            acc[i, j] = accuracy(amap.transform(test[a]), wb, bb, y)
+            hits["accuracy"][i, j] = correct(amap.transform(test[a]), wb, bb, y)
             r2[i, j] = amap.r2_total
             lmap = _class_logit_map(centred[a], centred[b])
-            logit[i, j] = accuracy(lmap.transform(test[a]), wb, bb, y)
-            naive[i, j] = accuracy(_pad_or_truncate(test[a], wb.shape[1]), wb, bb, y)
+            hits["logit"][i, j] = correct(lmap.transform(test[a]), wb, bb, y)
+            hits["naive"][i, j] = correct(_pad_or_truncate(test[a], wb.shape[1]), wb, bb, y)
+    acc, logit, naive = (hits[kind].mean(axis=2) for kind in KINDS)
     own = np.diag(acc).copy()
     if np.any(own == 0):
         zero = [models[i] for i in np.flatnonzero(own == 0)]
@@ -320,4 +368,8 @@ def stitching_table(features, heads, labels, ridge: float = 0.0) -> StitchingTab
         n_train=n_train,
         n_test=n_test,
         ridge=float(ridge),
+        classes=np.arange(c),
+        class_counts=np.bincount(y, minlength=c),
+        per_class={kind: per_class(hits[kind], y, c) for kind in KINDS},
+        correct=hits,
     )

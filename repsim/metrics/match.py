@@ -15,12 +15,31 @@ import numpy as np
 from .._engines import default_threads, require_core
 from .._limits import DEAD_EPS
 from .._validation import choice, dtype_eps, flag, integer, real
+from ..plot import plot_match_curve, plot_simple_matches
 from ..views import FeatureView
 
 
-@dataclass(frozen=True)
+#: Reprs list at most this many values (ε of a curve, sizes of simple matches) before eliding the middle.
+_REPR_ITEMS = 6
+
+
+def _elide(items: list) -> str:
+    """``items`` joined by ", ", the middle replaced by "…" when there are more than :data:`_REPR_ITEMS`."""
+    if len(items) > _REPR_ITEMS:
+        items = [*items[: _REPR_ITEMS - 2], "…", *items[-2:]]
+    return ", ".join(items)
+
+
+def _ints(a) -> list:
+    return [int(v) for v in a]
+
+
+@dataclass(frozen=True, repr=False)
 class Match:
     """An ε-approximate match (X, Y) between the neurons of two layers.
+
+    ``repr`` is a one-line summary (ε, matched and counted neurons of each layer, similarity, dead neurons); the
+    indices are in the attributes and :meth:`to_dict`.
 
     Attributes
     ----------
@@ -54,21 +73,65 @@ class Match:
     def key(self) -> tuple:
         return (tuple(int(i) for i in self.x_indices), tuple(int(j) for j in self.y_indices))
 
+    def __repr__(self) -> str:
+        dead = ""
+        if self.dead_x.size or self.dead_y.size:
+            dead = f", dead neurons {self.dead_x.size} and {self.dead_y.size}"
+        return (f"Match(eps={self.eps:g}, size {self.x_indices.size}/{self.n_x} \u00d7 {self.y_indices.size}/"
+                f"{self.n_y} neurons, similarity {self.similarity:.3f}{dead})")
 
-@dataclass(frozen=True)
+    def to_dict(self) -> dict:
+        """JSON-ready dictionary: every attribute, indices as lists of int (similarity None when undefined)."""
+        return {
+            "eps": float(self.eps),
+            "similarity": float(self.similarity) if np.isfinite(self.similarity) else None,
+            "n_x": int(self.n_x),
+            "n_y": int(self.n_y),
+            "x_indices": _ints(self.x_indices),
+            "y_indices": _ints(self.y_indices),
+            "dead_x": _ints(self.dead_x),
+            "dead_y": _ints(self.dead_y),
+        }
+
+
+@dataclass(frozen=True, repr=False)
 class MatchCurve:
-    """Maximum matches over several ε: ``similarity[k]`` is s(eps[k])."""
+    """Maximum matches over several ε: ``similarity[k]`` is s(eps[k]), ``matches[k]`` the maximum match.
+
+    ``repr`` lists s(ε) per ε (eliding the middle of long curves) and the layers' neuron counts; :meth:`plot` draws
+    the curve (:func:`repsim.plot.plot_match_curve`).
+    """
 
     eps: np.ndarray
     similarity: np.ndarray
     matches: tuple
 
-    def to_dict(self) -> dict:
-        return {"eps": self.eps.tolist(), "similarity": self.similarity.tolist()}
+    def __repr__(self) -> str:
+        points = [f"s({e:g})={s:.3f}" for e, s in zip(np.asarray(self.eps).tolist(),
+                                                       np.asarray(self.similarity).tolist())]
+        neurons = f", {self.matches[0].n_x} \u00d7 {self.matches[0].n_y} neurons" if self.matches else ""
+        return f"MatchCurve({_elide(points)}{neurons})"
+
+    def to_dict(self, matches: bool = False) -> dict:
+        """JSON-ready dictionary of ε and s(ε); with ``matches=True`` also every maximum match
+        (:meth:`Match.to_dict`)."""
+        out = {"eps": self.eps.tolist(), "similarity": self.similarity.tolist()}
+        if flag(matches, "matches"):
+            out["matches"] = [m.to_dict() for m in self.matches]
+        return out
+
+    def plot(self, ax=None, **kwargs):
+        """s(ε) against ε → the matplotlib ``Axes`` (:func:`repsim.plot.plot_match_curve`: ``label``, ``title``,
+        ``legend`` and line options)."""
+        return plot_match_curve(self, ax, **kwargs)
 
 
 class SimpleMatches(list):
-    """The distinct v-minimum matches (the simple matches) of one ε, largest first, with their size distribution."""
+    """The distinct v-minimum matches (the simple matches) of one ε, largest first, with their size distribution.
+
+    ``repr`` summarises ε, the number of simple matches, their size distribution and the maximum match; the matches
+    themselves are the list's items, and :meth:`to_dict` holds everything.
+    """
 
     def __init__(self, matches, eps: float, maximum: Match):
         super().__init__(matches)
@@ -83,6 +146,29 @@ class SimpleMatches(list):
     def size_distribution(self) -> dict:
         """size → number of simple matches of that size (seed 003's Figure 2)."""
         return dict(sorted(Counter(self.sizes.tolist()).items()))
+
+    def __repr__(self) -> str:
+        dist = _elide([f"{k}: {v}" for k, v in self.size_distribution().items()])
+        m = self.maximum
+        count = f"{len(self)} simple match{'' if len(self) == 1 else 'es'}"
+        return (f"SimpleMatches(eps={self.eps:g}, {count}, sizes {{{dist}}}, maximum match {m.x_indices.size}/{m.n_x} "
+                f"\u00d7 {m.y_indices.size}/{m.n_y} neurons)")
+
+    def to_dict(self) -> dict:
+        """JSON-ready dictionary: ε, the count, the size distribution (size → count), the maximum match and every
+        simple match (:meth:`Match.to_dict`), largest first."""
+        return {
+            "eps": float(self.eps),
+            "count": len(self),
+            "size_distribution": {str(k): v for k, v in self.size_distribution().items()},
+            "maximum": self.maximum.to_dict(),
+            "matches": [m.to_dict() for m in self],
+        }
+
+    def plot(self, ax=None, **kwargs):
+        """The size distribution as bars → the matplotlib ``Axes`` (:func:`repsim.plot.plot_simple_matches`:
+        ``title`` and bar options)."""
+        return plot_simple_matches(self, ax, **kwargs)
 
 
 def _check_eps(eps, name="eps"):
