@@ -8,58 +8,117 @@ repsim's BLAS calls (SciPy's bundled OpenBLAS) alternate with other thread pools
 taking a core from whoever runs next (measured: the forward passes of ``compare`` 1.5 s instead of 0.9 s). With
 the timeout they sleep after 2⁴ cycles; a library that was loaded before repsim keeps its setting. Set the
 variable yourself (any value, e.g. 28 for OpenBLAS's default) to override.
+
+Lazy loading (Scientific Python SPEC 1, PEP 562): ``import repsim`` loads only this file and ``_version``; every
+public name below is imported from its module on first access (``repsim.cka``, ``from repsim import compare``),
+and so is every subpackage (``repsim.inference``, ``repsim.torch``, ``repsim.experiments``). The command line
+(``repsim config``, ``repsim --version``) thus answers without SciPy's statistics, torch or matplotlib, and a
+script pays only for what it uses.
 """
 import os as _os
 
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import importlib as _importlib
+import importlib.util as _importlib_util
+import sys as _sys
+import types as _types
+from typing import TYPE_CHECKING
 
-from ._config import show_config
 from ._version import __version__
-from .api import (
-    Measure,
-    affine_map,
-    cca,
-    cka,
-    match_curve,
-    max_match,
-    measure,
-    measures,
-    procrustes,
-    pwcca,
-    rv,
-    rv2,
-    simple_matches,
-    svcca,
-)
-from .activations import ActivationStore
-from .compare import compare
-from .gram import GramMoments
-from . import inference
-from .inference import PermutationResult, permutation_test
-from .metrics.cca import CCAResult, PWCCAResult
-from .metrics.maps import AffineMap, logit_map
-from .metrics.match import Match, MatchCurve, SimpleMatches
-from .moments import Moments
-from .planner import MemoryPlan, PlanError, plan
-from .results import Report, SimilarityMatrix
 
-# Subpackages reachable as attributes without importing them first (``repsim.experiments.stitching_table``); they
-# load on first access (torch, matplotlib and mnist1d stay optional for `import repsim`).
-_LAZY_SUBMODULES = ("experiments", "demo", "torch", "plot")
+# public name → the module (relative to repsim) that defines it; loaded on first access by __getattr__ below
+_EXPORTS = {
+    "show_config": "_config",
+    "Measure": "api",
+    "affine_map": "api",
+    "cca": "api",
+    "cka": "api",
+    "match_curve": "api",
+    "max_match": "api",
+    "measure": "api",
+    "measures": "api",
+    "procrustes": "api",
+    "pwcca": "api",
+    "rv": "api",
+    "rv2": "api",
+    "simple_matches": "api",
+    "svcca": "api",
+    "ActivationStore": "activations",
+    "compare": "compare",
+    "GramMoments": "gram",
+    "LayerList": "_layers",
+    "list_layers": "_layers",
+    "PermutationResult": "inference",
+    "permutation_test": "inference",
+    "CCAResult": "metrics.cca",
+    "PWCCAResult": "metrics.cca",
+    "AffineMap": "metrics.maps",
+    "logit_map": "metrics.maps",
+    "Match": "metrics.match",
+    "MatchCurve": "metrics.match",
+    "SimpleMatches": "metrics.match",
+    "Moments": "moments",
+    "MemoryPlan": "planner",
+    "PlanError": "planner",
+    "plan": "planner",
+    "Report": "results",
+    "SimilarityMatrix": "results",
+}
+
+if TYPE_CHECKING:  # what static analysers see; at run time __getattr__ imports the same names on first access
+    from . import inference
+    from ._config import show_config
+    from ._layers import LayerList, list_layers
+    from .activations import ActivationStore
+    from .api import (Measure, affine_map, cca, cka, match_curve, max_match, measure, measures, procrustes, pwcca,
+                      rv, rv2, simple_matches, svcca)
+    from .compare import compare
+    from .gram import GramMoments
+    from .inference import PermutationResult, permutation_test
+    from .metrics.cca import CCAResult, PWCCAResult
+    from .metrics.maps import AffineMap, logit_map
+    from .metrics.match import Match, MatchCurve, SimpleMatches
+    from .moments import Moments
+    from .planner import MemoryPlan, PlanError, plan
+    from .results import Report, SimilarityMatrix
 
 
 def __getattr__(name):
-    if name in _LAZY_SUBMODULES:
-        return _importlib.import_module(f"{__name__}.{name}")
+    """Load a public name from its module, or a subpackage/submodule, on first access (PEP 562)."""
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(_importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value  # later accesses skip __getattr__
+        return value
+    if not name.startswith("__") and _importlib_util.find_spec(f"{__name__}.{name}") is not None:
+        return _importlib.import_module(f"{__name__}.{name}")  # the import binds it as an attribute of repsim
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(_types.ModuleType):
+    """repsim's module type: a submodule that shares its name with a public function (``repsim.compare``, the
+    module that defines :func:`compare`) does not replace the function when it is first imported by another path
+    (``from repsim.compare import ...``), which would make the import system bind the module as ``repsim.compare``."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, _types.ModuleType) and _EXPORTS.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "ActivationStore",
     "AffineMap",
     "CCAResult",
     "GramMoments",
+    "LayerList",
     "Match",
     "Measure",
     "MemoryPlan",
@@ -75,6 +134,7 @@ __all__ = [
     "cca",
     "cka",
     "compare",
+    "list_layers",
     "logit_map",
     "match_curve",
     "max_match",

@@ -119,7 +119,7 @@ def make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_ev
               metric_options, forward, precision, pairs=None) -> Plan:
     """Check every argument of :func:`repsim.compare` and resolve the layers (ValueError / TypeError naming the
     argument), before any batch is drawn or any model runs."""
-    models = _check_models(models)
+    models = check_models(models)
     specs = _per_model_layers(models, layers, reduce)
     _validation.choice(estimator, "estimator", tuple(ESTIMATORS))
     est = ESTIMATORS[estimator]
@@ -140,7 +140,7 @@ def make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_ev
         raise ValueError(f"site labels {dup} are not unique; rename the models")
     rows, cols, rows_model, cols_model = _axes(models, labels)
     layer_info = {name: [_layer_info(s, caps[name].modules[s.name]) for s in specs[name]] for name in models}
-    devices = {name: (torch.device(device) if device is not None else _model_device(m)) for name, m in models.items()}
+    devices = {name: (torch.device(device) if device is not None else model_device(m)) for name, m in models.items()}
     pairs, groups = _pairs(pairs, models, labels)
     plan = Plan(models, specs, caps, labels, rows, cols, rows_model, cols_model, layer_info, devices, metrics,
                 options, estimator, batch_size, precision, checkpoint, checkpoint_every, forward, pairs, groups)
@@ -194,7 +194,8 @@ def _check_checkpoint(checkpoint, checkpoint_every):
     return checkpoint, checkpoint_every
 
 
-def _check_models(models):
+def check_models(models):
+    """``models`` as a dict name → module (one module is named ``"model"``); TypeError / ValueError naming it."""
     if isinstance(models, nn.Module):
         models = {"model": models}
     if not isinstance(models, Mapping):
@@ -306,7 +307,8 @@ def _layer_info(spec, module_name):
     return {"name": spec.name, "module": module_name, "reduce": spec.reduce, "channels": spec.channels, "output": out}
 
 
-def _model_device(model):
+def model_device(model):
+    """The device of the model's first parameter or buffer, else the CPU."""
     for p in model.parameters():
         return p.device
     for b in model.buffers():

@@ -172,15 +172,9 @@ def _forward_all(plan: Plan, batch, index: int):
         if dev not in moved:
             moved[dev] = _to_device(given, dev)
         x = moved[dev]
-        if plan.forward is not None:
-            cap.attention_mask = _attention_mask(x[0] if isinstance(x, (tuple, list)) and x else x)
-            plan.forward(model, x)
-        else:
-            cap.attention_mask = _attention_mask(x)
-            if isinstance(x, Mapping):
-                model(**x)
-            else:
-                model(x)
+        inputs = x[0] if plan.forward is not None and isinstance(x, (tuple, list)) and x else x
+        cap.attention_mask = _attention_mask(inputs)
+        call_model(model, x, plan.forward)
         repeated = cap.repeated
         if repeated:
             raise ValueError(
@@ -193,6 +187,23 @@ def _forward_all(plan: Plan, batch, index: int):
         for spec, label in zip(plan.specs[name], plan.labels[name]):
             acts[label] = got[spec.name]
     return acts, sizes
+
+
+def model_inputs(batch, forward, device, index: int = 0):
+    """What a model is called with for ``batch`` (the whole batch with ``forward``, else its inputs: TypeError for a
+    batch the models cannot take), moved to ``device``."""
+    return _to_device(batch if forward is not None else _inputs(batch, index), device)
+
+
+def call_model(model, x, forward) -> None:
+    """Run one model on one batch's inputs (already on its device): ``forward(model, x)``, ``model(**x)`` for a
+    dict, else ``model(x)``."""
+    if forward is not None:
+        forward(model, x)
+    elif isinstance(x, Mapping):
+        model(**x)
+    else:
+        model(x)
 
 
 def _to_device(obj, device):

@@ -73,9 +73,13 @@ def compare(
         its first element is used as below (the rest is ignored); a dict → ``model(**batch)`` (Hugging Face style;
         its ``"attention_mask"``, if present, masks tokens in ``pool``/``positions`` and makes ``channels="auto"``
         channel-last). Tensors are moved to ``device``. For anything else pass ``forward``.
-    layers : list of module names / LayerSpec, dict name → reduction, or dict model name → one of those
+    layers : list of module names / LayerSpec, dict name → reduction, "all", or dict model name → one of those
         Module names as in ``model.named_modules()``; one selection is used for every model unless keyed by
-        model name. Unknown names raise ``ValueError`` with close matches.
+        model name. Unknown names raise ``ValueError`` with close matches. ``"all"``: every leaf module (one
+        without children) that returns a floating-point tensor with the batch on its first axis, found by one
+        extra forward pass on the first batch (:func:`repsim.list_layers`; tuple outputs, integer outputs and
+        modules run more than once are skipped), each reduced by ``reduce``; with ``progress`` the chosen layers
+        and their output shapes are printed. ``{"a": "all", "b": ["fc"]}`` gives it for one model only.
     metrics : str or sequence of str
         Any measure of the registry (:func:`repsim.measures`) with a feature-space form and one number per pair —
         ``"cka", "debiased_cka", "rv", "rv2", "cca", "cca_r2", "svcca", "pwcca", "procrustes", "affine_map",
@@ -159,14 +163,17 @@ def compare(
     ------
     ValueError
         Unknown layer (with suggestions) or metric, empty data, models giving different batch sizes for the same
-        batch, sites with different row counts, bad checkpoint, bad estimator settings.
+        batch, sites with different row counts, bad checkpoint, bad estimator settings; ``layers="all"`` when
+        the forward pass on the first batch fails or no layer qualifies.
     TypeError
         A hooked layer returning no tensor (the message names the layer), wrong argument types.
     """
     # torch is optional for `import repsim`: the plan and the stream (which need it) load with the first call
+    from ._layers import expand_all
     from ._plan import make_plan
     from ._stream import as_batches, probe, skip_batches, stream
 
+    layers, data = expand_all(models, layers, data, forward, device, progress, reduce)  # "all": found on batch 1
     plan = make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_every, estimator, batch_size,
                      metric_options, forward, precision, pairs)
     _check_approximate(plan, approximate, sketch_dim)

@@ -19,12 +19,15 @@ PKG = Path(repsim.__file__).resolve().parent
 # Function-level imports of repsim modules that are allowed: loads deferred so that `import repsim` needs neither
 # torch nor Numba's compilation (each says so in a comment where it is made).
 LAZY = {
-    ("repsim.compare", "repsim._plan"), ("repsim.compare", "repsim._stream"),
+    ("repsim.compare", "repsim._plan"), ("repsim.compare", "repsim._stream"), ("repsim.compare", "repsim._layers"),
     ("repsim.gram.tiles", "repsim._kernels.numba_gram"), ("repsim.inference.testing", "repsim._kernels.numba_perm"), ("repsim._engines", "repsim._kernels.numba_augment"),
     ("repsim.demo", "repsim.demo.pipeline"), ("repsim.demo", "repsim.demo.report"),
     # the CLI loads a sub-command's heavy parts only when that sub-command runs: `repsim config` / `--help` answer
     # without torch and matplotlib (the demo) or pyarrow (the file readers of repsim.io)
     ("repsim.__main__", "repsim.demo"), ("repsim.__main__", "repsim.io"),
+    # ... and the measures only for `repsim example`, NumPy and SciPy only for `repsim config`: `--version` and the
+    # usage load argparse alone (tests/test_startup.py)
+    ("repsim.__main__", "repsim._example"), ("repsim.__main__", "repsim._config"),
     # Numba's k-NN kernels compile on the first neighbourhood measure, not with `import repsim`
     ("repsim._knn", "repsim._kernels.numba_knn"),
 }
@@ -74,7 +77,15 @@ def _graph():
 
 
 def _in_try_at_top(tree, node) -> bool:
-    return any(isinstance(t, ast.Try) and any(node is n for n in ast.walk(t)) for t in tree.body)
+    """Inside a module-level ``try`` (an optional import) or ``if TYPE_CHECKING:`` (what static analysers see of a
+    lazily loading package)."""
+    return any((isinstance(t, ast.Try) or (isinstance(t, ast.If) and _type_checking(t.test)))
+               and any(node is n for n in ast.walk(t)) for t in tree.body)
+
+
+def _type_checking(test) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def test_no_import_circles():
