@@ -8,12 +8,13 @@ import numpy as np
 from . import _validation
 from ._engines import default_threads, resolve_engine
 from ._guard import Guard, both_locked, locked
-from ._files import (atomic_write, has_fields, only_fields, read_floats, read_int, read_ints, read_names,
-                     read_npz, read_pairs, require)
+from ._files import (FieldError, atomic_write, has_fields, only_fields, read_field, read_floats, read_int,
+                     read_ints, read_names, read_npz, read_pairs, require)
 from ._limits import CCA_RTOL, UPDATE_ROWS
 from ._torch_backend import TorchAccumulator
 from .accumulator import SiteBook, measure_matrix, measure_value
 from .blocks import ALL, BlockedStore, JointStore, blocked_nbytes, resolve_pairs
+from .ids import IdTracker, hash_ids
 from .metrics.registry import REGISTRY, REQUIRED
 from .planner import PlanError, budget_of, parse_bytes, plan
 from .statistics import FullStatistics, Layout, PairStatistics
@@ -131,6 +132,7 @@ class Moments(SiteBook):
         self._batches = 0
         self._buffer: np.ndarray | None = None
         self._views: dict = {}
+        self._ids: IdTracker | None = None  # the sample ids seen, when updates give ids= (repsim/ids.py)
 
     def __getstate__(self):
         """Pickle (Dask, multiprocessing) without the reused batch buffer and the cached views, rebuilt on demand;
@@ -181,8 +183,14 @@ class Moments(SiteBook):
         return f"Moments(n={self._n}, sites: {dims}; engine={self._engine_name})"
 
     # ------------------------------------------------------------------ accumulation
+    @property
+    def ids(self) -> IdTracker | None:
+        """The sample ids accumulated (a copy; None when the updates gave no ``ids``): ``.n``, ``.digest`` (an
+        order-independent fingerprint of the set), ``.overlap(other)``."""
+        return None if self._ids is None else self._ids.copy()
+
     @locked
-    def update(self, batch: Mapping[str, object]) -> "Moments":
+    def update(self, batch: Mapping[str, object], *, ids=None) -> "Moments":
         """Add a batch of rows.
 
         Parameters
@@ -190,6 +198,10 @@ class Moments(SiteBook):
         batch : mapping of str to array of shape (n_rows, n_features_site)
             NumPy arrays or CPU torch tensors of float16/32/64; every site has the same number of rows. The first
             update fixes the sites (and their order and widths); later updates must give exactly those sites.
+        ids : 1-D array of n_rows integers or strings, optional
+            The samples' ids. Given on the first update, every update must give them (and vice versa); the
+            statistics then keep a 64-bit hash of every id (8 bytes per sample; :attr:`ids`), saved with them,
+            and :meth:`merge` refuses two accumulations that share a sample instead of counting it twice.
 
         Returns
         -------
@@ -208,6 +220,7 @@ class Moments(SiteBook):
         order, arrays, rows = _validation.check_batch(
             batch, layout.sites if layout else None, layout.dim_of if layout else None, self._batches, convert
         )
+        hashes = self._check_ids(ids, rows)
         if rows == 0:
             if layout is None:
                 raise ValueError(f"batch {self._batches}: the first update must have at least one row")
@@ -249,10 +262,32 @@ class Moments(SiteBook):
                     W = self._batch_buffer(r1 - r0, layout.d)
                     self._fill(W, chunk, reference, self._n_threads)
                     self._store.add(W)
+            if hashes is not None:
+                if self._ids is None:
+                    self._ids = IdTracker()
+                self._ids.update_hashes(hashes)
             self._n += rows
             self._batches += 1
             self._views.clear()
         return self
+
+    def _check_ids(self, ids, rows: int):
+        """The hashes of a batch's ids, checked against the rows and against the earlier updates (or None)."""
+        where = f"batch {self._batches}"
+        if ids is None:
+            if self._ids is not None:
+                raise ValueError(f"{where}: ids missing — the earlier updates gave ids, so every update must")
+            return None
+        if self._layout is not None and self._ids is None:
+            raise ValueError(f"{where}: ids given, but the earlier updates gave none (give ids from the first update "
+                             "on, or never)")
+        try:
+            hashes = hash_ids(ids)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{where}: ids: {exc}") from None
+        if hashes.shape[0] != rows:
+            raise ValueError(f"{where}: ids has {hashes.shape[0]} entries for {rows} rows (one id per row)")
+        return hashes
 
     def _chunks(self, arrays, rows: int):
         for r0 in range(0, rows, UPDATE_ROWS):
@@ -356,6 +391,7 @@ class Moments(SiteBook):
             other._reference = [r.copy() for r in self._reference]
             other._store = self._store.copy()
             other._n, other._batches = self._n, self._batches
+            other._ids = None if self._ids is None else self._ids.copy()
         return other
 
     def merge(self, other: "Moments") -> "Moments":
@@ -363,6 +399,9 @@ class Moments(SiteBook):
 
         Both are shifted exactly to their combined mean with T G Tᵀ (docs/math.md §1.1–1.2, Chan's merge generalised
         to every block), then added. The result equals one pass over the union of the rows.
+
+        When the two recorded sample ids (``update(..., ids=)``), ValueError if they share a sample (the shards
+        overlap) or if only one of them recorded ids; the ids are merged with the statistics.
         """
         if not isinstance(other, Moments):
             raise TypeError(f"other must be a Moments, got {type(other).__name__}")
@@ -374,6 +413,12 @@ class Moments(SiteBook):
         other._sync()
         if other._layout is None or other._n == 0:
             return self
+        if self._layout is not None and self._n and (self._ids is None) != (other._ids is None):
+            raise ValueError("cannot merge Moments when only one of them recorded sample ids (update(..., ids=)); "
+                             "record ids in every shard, or in none")
+        merged_ids = None
+        if other._ids is not None:
+            merged_ids = other._ids.copy() if self._ids is None else self._ids.copy().merge(other._ids)
         if self._layout is None:
             if not self._joint and other._store.cross != resolve_pairs(self._pairs, self._groups, other.sites):
                 raise ValueError("cannot merge Moments that keep different pairs (pairs=...)")
@@ -381,6 +426,7 @@ class Moments(SiteBook):
             with self._guard.commit("merge"):
                 self._layout, self._reference, self._store = other._layout, reference, store
                 self._n, self._batches = other._n, other._batches
+                self._ids = merged_ids
                 self._views.clear()
             return self
         if self._layout != other._layout:
@@ -412,6 +458,7 @@ class Moments(SiteBook):
                 self._acc.rebase(mu)
             self._n = n
             self._batches += other._batches
+            self._ids = merged_ids
             self._views.clear()
         return self
 
@@ -491,10 +538,10 @@ class Moments(SiteBook):
             raise RuntimeError("all_reduce() needs an initialised torch.distributed process group")
         self._sync()
         world = dist.get_world_size(group)
-        mine = (self.sites, tuple(self.dims.values()), self._n)
+        mine = (self.sites, tuple(self.dims.values()), self._n, self._ids is not None)
         everyone = [None] * world
         dist.all_gather_object(everyone, mine, group=group)
-        for r, (sites, dims, n) in enumerate(everyone):
+        for r, (sites, dims, n, has_ids) in enumerate(everyone):
             if n == 0:
                 raise ValueError(f"all_reduce: rank {r} has no data; every rank must update() at least one batch")
             if (sites, dims) != mine[:2]:
@@ -502,6 +549,19 @@ class Moments(SiteBook):
                     f"all_reduce: rank {r} has sites {list(sites)} with widths {list(dims)}, this rank has "
                     f"{list(mine[0])} with {list(mine[1])}"
                 )
+            if has_ids != mine[3]:
+                raise ValueError(f"all_reduce: rank {r} {'recorded' if has_ids else 'did not record'} sample ids and "
+                                 f"this rank {'did' if mine[3] else 'did not'}; record ids on every rank, or on none")
+        ids = None
+        if mine[3]:
+            hashes = [None] * world
+            dist.all_gather_object(hashes, self._ids.hashes, group=group)
+            ids = IdTracker()
+            for r, h in enumerate(hashes):
+                try:
+                    ids.merge(IdTracker.from_hashes(h))
+                except ValueError as exc:
+                    raise ValueError(f"all_reduce: rank {r}: {exc}") from None
         on_cuda = dist.get_backend(group) == "nccl"
         device = torch.device("cuda", torch.cuda.current_device()) if on_cuda else torch.device("cpu")
         ref = torch.from_numpy(np.concatenate(self._reference)).to(device)
@@ -518,6 +578,8 @@ class Moments(SiteBook):
         store.check_finite("all_reduce")
         with self._guard.commit("all_reduce"):
             self._store, self._reference, self._n = store, new_ref, int(round(packed[-1]))
+            if ids is not None:
+                self._ids = ids
             if self._acc is not None:
                 self._acc.rebase(new_ref)
             self._views.clear()
@@ -670,6 +732,8 @@ class Moments(SiteBook):
             batches=np.array(self._batches, dtype=np.int64),
             reference=np.concatenate(self._reference),
         )
+        if self._ids is not None:
+            fields["id_hashes"] = self._ids.hashes  # ValueError here if an id was accumulated twice
         if self._joint:
             fields["G_upper"] = self._store.packed()
         else:
@@ -692,7 +756,7 @@ class Moments(SiteBook):
             stats = "G_upper" if joint else "blocks"
             kept = (stats,) if joint else (stats, "pairs")
             has_fields(data, kept, f"a file of format version {version} holds {list(kept)}")
-            only_fields(data, required | {"batches", *kept})
+            only_fields(data, required | {"batches", "id_hashes", *kept})
             sites = read_names(data, "sites")
             layout = Layout(sites, read_ints(data, "dims", len(sites), low=1, source="'sites'"))
             n = read_int(data, "n", low=1)
@@ -704,6 +768,13 @@ class Moments(SiteBook):
             packed = read_floats(data, stats, (store_type.packed_size(layout, cross),), source=by)
             # the last packed entry is G's ones-column diagonal (Σ 1 over the rows, in both stores): n itself
             require(packed[-1] == n, "n", f"is {n}, but the statistics in {stats!r} count {packed[-1]:.17g} rows")
+            ids = None
+            if "id_hashes" in data.files:
+                try:
+                    ids = IdTracker.from_hashes(read_field(data, "id_hashes"))
+                except ValueError as exc:
+                    raise FieldError("id_hashes", str(exc)) from None
+                require(ids.n == n, "id_hashes", f"holds {ids.n} ids for n = {n} rows")
         pairs = ALL if joint else [(sites[i], sites[j]) for i, j in cross]
         m = cls(engine=engine, n_threads=n_threads, backend=backend if joint else "auto", precision=precision,
                 window=window, pairs=pairs)
@@ -712,6 +783,7 @@ class Moments(SiteBook):
         m._store = store_type.from_packed(layout, np.asarray(packed, dtype=np.float64), cross)
         m._n = n
         m._batches = batches
+        m._ids = ids
         return m
 
 

@@ -58,6 +58,78 @@ def test_all_reduce_of_pair_blocked_statistics_on_two_gloo_ranks(tmp_path):
     assert torch is not None
 
 
+def _ids_rank(rank, world, init, out, overlap):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        data = _data()
+        rows = np.arange(240)[rank::world] if not overlap else np.arange(rank * 100, rank * 100 + 140)
+        m = repsim.Moments(pairs="between", groups=GROUPS).update({k: v[rows] for k, v in data.items()}, ids=rows)
+        try:
+            m.all_reduce()
+        except ValueError as exc:
+            with open(f"{out}.{rank}.err", "w") as fh:
+                fh.write(str(exc))
+            return
+        if rank == 0:
+            m.save(out)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_all_reduce_merges_the_ranks_ids_and_refuses_overlapping_shards(tmp_path, overlap):
+    pytest.importorskip("torch")
+    import torch.multiprocessing as mp
+
+    out = str(tmp_path / "reduced.npz")
+    mp.spawn(_ids_rank, args=(2, f"file://{tmp_path / 'rendezvous'}", out, overlap), nprocs=2, join=True)
+    if overlap:  # ranks 0 and 1 share rows 100..139: refused on both ranks, nothing saved
+        for rank in (0, 1):
+            assert "overlap: 40" in (tmp_path / f"reduced.npz.{rank}.err").read_text()
+        assert not os.path.exists(out)
+        return
+    got = repsim.Moments.load(out)
+    assert got.ids.n == 240 and got.ids.digest == repsim.io.IdTracker().update(np.arange(240)).digest
+
+
+def _metric_rank(rank, world, init, out):
+    import torch
+    import torch.distributed as dist
+
+    from repsim.integrations.torchmetrics import RepresentationSimilarity
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        data = _data()
+        X, Y = data["a.h0"][rank::world], data["b.h0"][rank::world]
+        values = {}
+        for metric in ("cka", "debiased_cka", "rv2", "pwcca"):
+            m = RepresentationSimilarity(metric)
+            for s in range(0, X.shape[0], 40):
+                m.update(torch.from_numpy(X[s:s + 40]), torch.from_numpy(Y[s:s + 40]))
+            values[metric] = float(m.compute())  # synchronised across the ranks (sum of the states)
+        np.savez(f"{out}.{rank}.npz", **values)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_torchmetrics_metric_under_two_gloo_ranks_equals_one_pass(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("torchmetrics")
+    import torch.multiprocessing as mp
+
+    out = str(tmp_path / "metric")
+    mp.spawn(_metric_rank, args=(2, f"file://{tmp_path / 'rendezvous'}", out), nprocs=2, join=True)
+    data = _data()
+    ref = repsim.Moments().update({"x": data["a.h0"], "y": data["b.h0"]})
+    for rank in (0, 1):
+        got = np.load(f"{out}.{rank}.npz")
+        for metric, tol in (("cka", 1e-12), ("debiased_cka", 1e-12), ("rv2", 1e-12), ("pwcca", 1e-9)):
+            assert abs(float(got[metric]) - ref.matrix(metric, rows=["x"], cols=["y"]).values[0, 0]) <= tol, metric
+
+
 @pytest.fixture(scope="module")
 def client():
     pytest.importorskip("dask.distributed")

@@ -110,14 +110,29 @@ class RepresentationSimilarity(Metric):
         if self.G.numel() == 0 or float(self.n) == 0:
             raise ValueError("RepresentationSimilarity is empty: call update(x, y) first")
         d = self.G.shape[0]
-        p = int(self.c.numel()) - (d - 3)
-        p, q = (self._dims if self._dims is not None else (p, d - 3 - p))
+        c = self._common_reference()
+        if self._dims is None:
+            raise ValueError("this metric made no update itself, so the split of the columns between x and y is "
+                             "unknown; every rank must update at least once")
+        p, q = self._dims
         layout = Layout(("x", "y"), (p, q))
-        c = self.c.detach().cpu().numpy()
         G = self.G.detach().cpu().numpy()
         packed = G[np.triu_indices(d)]
         return Moments.from_shifted((layout, [c[:p].copy(), c[p:].copy()], None, [(int(round(float(self.n))), packed)],
                                      ("all", None)))
+
+    def _common_reference(self) -> np.ndarray:
+        """The reference c (float64). After a DDP sync the state ``c`` (``dist_reduce_fx=None``) is gathered into
+        one row per rank; the rows must agree (every rank adds about rank 0's reference), else the summed
+        statistics would mix references: ValueError."""
+        c = self.c.detach().cpu().numpy()
+        if c.ndim == 2:
+            if not (c == c[:1]).all():
+                raise ValueError("the ranks' references differ, so their summed statistics are not exact: every rank "
+                                 "must make its first update together (reference='first'), or give the same "
+                                 "reference=(c_x, c_y) everywhere")
+            c = c[0]
+        return c
 
     def compute(self) -> torch.Tensor:
         """The measure between x and y, as a float64 scalar tensor."""

@@ -7,7 +7,7 @@ Not imported by ``import repsim`` (it loads pyarrow where installed): ``import r
 from .accumulate import (DEFAULT_METRICS, Files, build_report, compare_files, compare_open, file_statistics,
                          load_stats, memory_plan, merge_stats, open_files, report_from_stats, save_stats, stream)
 from .formats import READERS, open_source
-from .ids import IdTracker, hash_ids
+from ..ids import IdTracker, hash_ids
 from .join import Alignment, align
 
 __all__ = ["Alignment", "DEFAULT_METRICS", "Files", "IdTracker", "READERS", "align", "build_report", "compare_files",

@@ -20,7 +20,7 @@ from ..moments import Moments
 from ..planner import budget_of, plan
 from ..results import Report, SimilarityMatrix
 from .formats import open_source
-from .ids import IdTracker
+from ..ids import IdTracker
 from .join import Alignment, align
 
 #: The measures of a report when none are named (those of repsim.compare).

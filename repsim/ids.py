@@ -2,8 +2,8 @@
 accumulation has seen, so that merging two shards that share samples — the same file given to two tasks of an array
 job, overlapping ranges — is refused instead of silently counting those samples twice.
 
-The tracker is kept beside a :class:`repsim.Moments` (the CLI writes it next to the statistics file as
-``<stats>.ids.npz``); its :attr:`digest` is an order-independent fingerprint of the set of ids (the same for any
+A :class:`repsim.Moments` keeps one when its updates give ``ids=`` (saved in its file, checked by its merge); the
+command line keeps one beside its statistics file (``<stats>.ids.npz``); its :attr:`digest` is an order-independent fingerprint of the set of ids (the same for any
 order and any sharding of the same samples)."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from .._files import FieldError, atomic_write, read_field, read_int, read_npz
+from ._files import FieldError, atomic_write, read_field, read_int, read_npz
 
 FORMAT_NAME = "repsim.IdTracker"
 FORMAT_VERSION = 1
@@ -67,8 +67,11 @@ class IdTracker:
         return int(sum(p.shape[0] for p in self._parts)) if self._sorted is None else int(self._sorted.shape[0])
 
     def update(self, ids) -> "IdTracker":
-        """Record the ids of one batch (ValueError if one was recorded before)."""
-        h = hash_ids(ids)
+        """Record the ids of one batch (a repeat is found when the hashes are next read: :attr:`hashes`)."""
+        return self.update_hashes(hash_ids(ids))
+
+    def update_hashes(self, h: np.ndarray) -> "IdTracker":
+        """Record already hashed ids (:func:`hash_ids`): one uint64 per sample."""
         if self._sorted is not None:
             self._parts = [self._sorted] if self._sorted.size else []
         self._parts.append(h)
@@ -109,6 +112,21 @@ class IdTracker:
                              "accumulated in both; merging would count them twice")
         self._sorted = np.union1d(self.hashes, other.hashes)
         return self
+
+    def copy(self) -> "IdTracker":
+        t = IdTracker()
+        t._sorted, t.meta = self.hashes.copy(), dict(self.meta)
+        return t
+
+    @classmethod
+    def from_hashes(cls, hashes: np.ndarray) -> "IdTracker":
+        """A tracker holding ``hashes`` (sorted, distinct uint64: ValueError otherwise)."""
+        hashes = np.asarray(hashes)
+        if hashes.dtype != np.uint64 or hashes.ndim != 1 or np.any(hashes[1:] <= hashes[:-1]):
+            raise ValueError("hashes must be sorted, distinct uint64 values")
+        t = cls()
+        t._sorted = hashes
+        return t
 
     def save(self, path, meta: dict | None = None) -> None:
         """Write the hashes (and ``meta``, a JSON-able dict: what the statistics beside it were made from) to a
