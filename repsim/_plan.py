@@ -13,6 +13,7 @@ from torch import nn
 from . import _validation
 from ._minibatch import MinibatchCKA, check_batch_size
 from ._sketch import CountSketch, Sketched, measured_error
+from .ids import IdTracker
 from .metrics import registry
 from .moments import Moments
 from .torch import Capture, layer_specs
@@ -79,6 +80,8 @@ class Plan:
     sketch_error: dict | None = None  # metric → largest |sketched − exact| on the first batch
     inference: "dict | bool" = False  # False, or the permutation test asked for (compare._check_inference)
     spaces: dict | None = None  # metric → "feature" or "gram": where its options make it computable
+    ids: "str | int | None" = None  # where each batch carries its sample ids (compare(ids=...)): dict key / position
+    id_tracker: IdTracker | None = None  # the ids seen in the first pass (one per sample)
 
     @property
     def needs_gram(self) -> bool:

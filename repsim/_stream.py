@@ -14,6 +14,7 @@ from tqdm.std import tqdm
 
 from ._limits import DATA_BATCH_ROWS
 from ._plan import Plan
+from .ids import hash_ids
 from .checkpoint import save_checkpoint
 
 
@@ -35,12 +36,15 @@ def skip_batches(plan: Plan, it, skip: int) -> None:
     """Take the ``skip`` batches a checkpoint already holds from the iterator, without running the models."""
     for k in range(skip):
         try:
-            next(it)
+            batch = next(it)
         except StopIteration:
             raise ValueError(
                 f"the checkpoint in {plan.checkpoint!r} has consumed {skip} batches, but data yields only {k}; "
                 "resume with the same data in the same order"
             ) from None
+        if plan.ids is not None:  # the skipped samples count in the run's ids
+            n = _ids_length(plan, batch, k)
+            plan.id_tracker.update_hashes(batch_ids(plan, batch, n, k))
 
 
 @contextlib.contextmanager
@@ -101,13 +105,17 @@ def stream(plan: Plan, batches, acc, start: int, n_samples: int, progress: bool,
                     acts, sizes = _forward_all(plan, batch, done)
                     _check_batch_sizes(sizes, done)
                     _check_rows(acts, done)
+                size = next(iter(sizes[next(iter(plan.models))].values()))
+                hashes = batch_ids(plan, batch, size, done)
+                fp = fingerprint(batch, hashes)
                 if expect is not None:
-                    prints.append(_check_same(batch, expect, done))
+                    _check_same(fp, expect, done, hashes is not None)
                 acc.update(acts)
-                n_samples += next(iter(sizes[next(iter(plan.models))].values()))
+                if hashes is not None and expect is None:
+                    plan.id_tracker.update_hashes(hashes)
+                n_samples += size
                 done += 1
-                if expect is None:
-                    prints.append(fingerprint(batch))
+                prints.append(fp)
                 if plan.checkpoint_every is not None and done % plan.checkpoint_every == 0:
                     save_checkpoint(plan.checkpoint, acc, done, n_samples, plan.checkpoint_meta)
     finally:
@@ -120,12 +128,42 @@ def stream(plan: Plan, batches, acc, start: int, n_samples: int, progress: bool,
     return done, n_samples, prints
 
 
-def fingerprint(batch) -> str:
-    """A digest of a batch's structure, shapes and first rows: two passes over the same data give the same
-    fingerprints (a shuffled or augmented loader does not)."""
+def fingerprint(batch, hashes=None) -> str:
+    """A digest of a batch's structure, shapes and first rows — and of every sample id, in order, when the batches
+    carry ids: two passes over the same data give the same fingerprints (a shuffled or augmented loader does not)."""
     h = hashlib.blake2b(digest_size=16)
     _digest(batch, h)
+    if hashes is not None:
+        h.update(hashes.tobytes())
     return h.hexdigest()
+
+
+def batch_ids(plan: Plan, batch, size: int, index: int):
+    """The hashed sample ids a batch carries (``compare(ids=...)``: a dict key or a tuple position), one per
+    sample of the batch; None when the run takes no ids."""
+    key = plan.ids
+    if key is None:
+        return None
+    where = f"batch {index}: ids={key!r}"
+    if isinstance(key, str):
+        if not isinstance(batch, Mapping) or key not in batch:
+            raise ValueError(f"{where} names a key of dict batches, but this batch is "
+                             f"{'a dict without it' if isinstance(batch, Mapping) else 'a ' + type(batch).__name__}")
+        ids = batch[key]
+    else:
+        if not isinstance(batch, (tuple, list)) or len(batch) <= key:
+            raise ValueError(f"{where} names a position of tuple batches (inputs, ..., ids), but this batch is "
+                             f"{'too short' if isinstance(batch, (tuple, list)) else 'a ' + type(batch).__name__}")
+        ids = batch[key]
+    if isinstance(ids, torch.Tensor):
+        ids = ids.detach().cpu().numpy()
+    try:
+        hashes = hash_ids(np.asarray(ids))
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+    if hashes.shape[0] != size:
+        raise ValueError(f"{where} holds {hashes.shape[0]} ids for the batch's {size} samples (one id per sample)")
+    return hashes
 
 
 def _digest(obj, h) -> None:
@@ -146,22 +184,31 @@ def _digest(obj, h) -> None:
         h.update(repr(type(obj)).encode())
 
 
-def _check_same(batch, expect, index: int) -> str:
-    fp = fingerprint(batch)
+def _ids_length(plan: Plan, batch, index: int) -> int:
+    """How many ids a skipped batch holds (its models are not run, so the ids give the batch size)."""
+    try:
+        return len(batch[plan.ids])
+    except (KeyError, IndexError, TypeError):
+        return -1  # batch_ids names the problem
+
+
+def _check_same(fp: str, expect, index: int, with_ids: bool) -> None:
     if index >= len(expect) or fp != expect[index]:
+        what = "differs from (its sample ids or its content)" if with_ids else "differs from"
         raise ValueError(
-            f"batch {index} differs from the first pass's batch {index}: several passes over the data (the memory "
+            f"batch {index} {what} the first pass's batch {index}: several passes over the data (the memory "
             "plan) need a re-iterable data source that yields the same batches in the same order (no shuffling or "
             "random augmentation); fix the order (e.g. DataLoader(shuffle=False)), or raise max_memory so that one "
             "pass fits"
         )
-    return fp
 
 
 def _forward_all(plan: Plan, batch, index: int):
     """Run every model once on one batch → (site → activations, model → layer → batch size)."""
     acts, sizes = {}, {}
-    # what the models take (the whole batch for forward=, else only its inputs), on each device needed
+    # what the models take (the whole batch for forward=, else only its inputs; never the ids), on each device
+    if isinstance(plan.ids, str) and isinstance(batch, Mapping):
+        batch = {k: v for k, v in batch.items() if k != plan.ids}
     given = batch if plan.forward is not None else _inputs(batch, index)
     moved = {}
     for name, model in plan.models.items():

@@ -22,6 +22,7 @@ from .accumulator import measure_value
 from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import registry
 from .gram import GramMoments
+from .ids import IdTracker
 from .inference import matrix_test
 from .inference.gram_space import GRAM_MONTE_CARLO
 from .inference.null import MOMENT_MEASURES, form_of, nonnegative, p_value, view_null
@@ -53,6 +54,7 @@ def compare(
     approximate=None,
     sketch_dim=None,
     inference=None,
+    ids=None,
 ) -> Report:
     """Compare the layers of one or more models on the same data in one pass.
 
@@ -152,6 +154,14 @@ def compare(
         kernel CKA, RV, RV2, RSA: :func:`repsim.inference.gram_permutation_test`) gets seeded permutation
         p-values — O(cells·K·n²) after the pass.
 
+    ids : str or int, keyword-only
+        Where each batch carries its samples' ids (integers or strings, one per sample): a key of dict batches
+        (removed before the models are called) or a position in tuple batches (``(inputs, labels, ids)`` →
+        ``ids=2``). The run then checks that every batch holds one id per sample, that no sample appears twice, and
+        — with several passes over the data — that every pass sees the same ids in the same order;
+        ``report.info["ids"]`` gives their count and an order-independent digest (:class:`repsim.io.IdTracker`),
+        to compare with another run's.
+
     Returns
     -------
     Report
@@ -178,6 +188,7 @@ def compare(
                      metric_options, forward, precision, pairs)
     _check_approximate(plan, approximate, sketch_dim)
     plan.inference = _check_inference(plan, inference)
+    plan.ids, plan.id_tracker = _check_ids(ids), (None if ids is None else IdTracker())
     data = as_batches(data)
     total = _length(data)
     resumed = load_checkpoint(plan.checkpoint, plan.checkpoint_meta, plan.load_accumulator) if plan.checkpoint else None
@@ -261,6 +272,16 @@ def _check_inference(plan, inference):
     return {"method": "monte_carlo", "n_permutations": k, "seed": inference.get("seed", 0)}
 
 
+def _check_ids(ids):
+    if ids is None or isinstance(ids, str):
+        return ids
+    if isinstance(ids, bool) or not isinstance(ids, int):
+        raise TypeError(f"ids must be a dict key (str) or a tuple position (int), got {type(ids).__name__}")
+    if ids < 1:
+        raise ValueError(f"ids must be a position after the inputs (at least 1), got {ids}")
+    return ids
+
+
 def _tested(plan, m) -> bool:
     """Whether metric m's matrix carries a permutation test in this run."""
     if not plan.inference:
@@ -324,6 +345,12 @@ def finish(plan, acc, done: int, n_samples: int, memory=None) -> Report:
 
 
 def _report(plan, matrices, n, n_samples, done, statistics, info, memory) -> Report:
+    if plan.id_tracker is not None:
+        try:
+            digest = plan.id_tracker.digest
+        except ValueError as exc:  # an id recorded twice
+            raise ValueError(f"data: {exc} (ids={plan.ids!r}): a sample appears in several batches") from None
+        info = {**info, "ids": {"key": plan.ids, "n": plan.id_tracker.n, "digest": digest}}
     sketch = plan.sketch
     approximation = None
     if sketch is not None:

@@ -3,8 +3,9 @@ accumulation has seen, so that merging two shards that share samples — the sam
 job, overlapping ranges — is refused instead of silently counting those samples twice.
 
 A :class:`repsim.Moments` keeps one when its updates give ``ids=`` (saved in its file, checked by its merge); the
-command line keeps one beside its statistics file (``<stats>.ids.npz``); its :attr:`digest` is an order-independent fingerprint of the set of ids (the same for any
-order and any sharding of the same samples)."""
+command line keeps one beside its statistics file (``<stats>.ids.npz``); ``repsim.compare(..., ids=KEY)`` keeps
+one per run. Its :attr:`digest` is an order-independent fingerprint of the set of ids (the same for any order and
+any sharding of the same samples)."""
 from __future__ import annotations
 
 import hashlib
