@@ -12,6 +12,7 @@ import pytest
 import naive
 import naive_gram
 import naive_knn
+import naive_resi
 import naive_shape
 import repsim
 from repsim.metrics import registry
@@ -57,6 +58,10 @@ ORACLES = {
     "gulp": ({}, lambda X, Y: naive_shape.gulp(X, Y), float),
     "linear_r2": ({}, lambda X, Y: naive_shape.linear_regression(X, Y), float),
     "magnitude_difference": ({}, lambda X, Y: naive_shape.magnitude_difference(X, Y), float),
+    # ReSi's Gram-space measures (tests/naive_resi.py)
+    **{name: ({}, getattr(naive_resi, name), float)
+       for name in ("rsm_norm_difference", "distance_correlation", "uniformity_difference", "concentricity_difference",
+                    "aligned_cosine")},
     "max_match": ({"eps": 0.3}, _match_similarity, lambda r: r.similarity),
     "match_curve": ({"eps": (0.2, 0.5)}, lambda X, Y, eps: [_match_similarity(X, Y, e) for e in eps],
                     lambda r: list(r.similarity)),

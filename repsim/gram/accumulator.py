@@ -35,7 +35,7 @@ from ..accumulator import SiteBook, measure_matrix, measure_value
 from ..metrics.registry import REGISTRY, lookup
 from .bandwidth import BANDWIDTHS, median_sqdist
 from .tiles import Tiles, kernels, threads
-from .views import GramPairSums, GramView, KernelView, RDMView
+from .views import GeometryView, GramPairSums, GramView, KernelView, RDMView
 
 FORMAT_NAME = "repsim.GramMoments"
 FORMAT_VERSION = 2  # 2 adds the row sums of RSA's correlation RDM (u, w, r, q, q2); version 1 is still read
@@ -412,8 +412,9 @@ class GramMoments(SiteBook):
     @locked
     def view(self, kind: str = "gram", **args):
         """The statistics view a metric reads: ``"gram"`` (linear Grams; ``center``), ``"kernel"`` (``kernel``,
-        ``sigma``, ``bandwidth``, ``debiased``) or ``"rdm"`` (``rdm``: RSA's condensed RDMs); cached until the next
-        update, memoising its pair sums (or RDMs)."""
+        ``sigma``, ``bandwidth``, ``debiased``), ``"rdm"`` (``rdm``: RSA's condensed RDMs) or ``"geometry"`` (the
+        samples' distances, norms and raw Gram: ReSi's Gram-space measures); cached until the next update, memoising
+        its pair sums (or RDMs, or what the measures derive per site)."""
         if not self._sites or not any(self._p.values()):
             raise self._empty_error()
         key = (kind, tuple(sorted(args.items())))
@@ -425,8 +426,10 @@ class GramMoments(SiteBook):
                 view = KernelView(self, **args)
             elif kind == "rdm":
                 view = RDMView(self, **args)
+            elif kind == "geometry":
+                view = GeometryView(self, **args)
             else:
-                raise ValueError(f"GramMoments has no {kind!r} view (it has 'gram', 'kernel' and 'rdm')")
+                raise ValueError(f"GramMoments has no {kind!r} view (it has 'gram', 'kernel', 'rdm' and 'geometry')")
             self._views[key] = view
         return view
 
@@ -541,6 +544,25 @@ class GramMoments(SiteBook):
             kernels().condensed_rdm(self._buf[site], *self._tiles.arrays, *args, out)
         return out
 
+    def condensed_sqdist(self, site: str) -> np.ndarray:
+        """The condensed squared Euclidean distances ‖x_i − x_j‖² = g_i + g_j − 2K_ij of a site's samples (``pdist``
+        order, n(n−1)/2 float64) from the stored centred Gram (translation-free: no large means cancel); a few may be
+        slightly negative by rounding for near-duplicate samples."""
+        self._check_data(site)
+        n = self._n
+        zero = np.zeros(n)
+        out = np.empty(n * (n - 1) // 2)
+        with threads(self._n_threads, self._tiles):
+            kernels().condensed_rdm(self._buf[site], *self._tiles.arrays, 0, self.diagonal(site), zero, zero, zero,
+                                    0.0, 1.0, out)
+        return out
+
+    def mean_terms(self, site: str) -> tuple[np.ndarray, float]:
+        """(v, m) of a site: v_i = ⟨x̄_i, μ⟩ (x̄_i the centred sample, μ the mean) and m = |μ|², so that the raw
+        Gram is K + v1ᵀ + 1vᵀ + m11ᵀ (v a copy)."""
+        self._check_data(site)
+        return self._v[site].copy(), float(self._m[site])
+
     # ------------------------------------------------------------------ metrics (the registry's Gram-space forms)
     @locked
     def cka(self, x: str, y: str, debiased: bool = False, *, kernel: str = "linear", sigma: float = 0.5,
@@ -574,8 +596,10 @@ class GramMoments(SiteBook):
                **options):
         """The site × site matrix of one registry measure with a Gram-space form: "cka" (``debiased``,
         ``kernel``, ``sigma``, ``bandwidth``), "debiased_cka", "rv" / "rv2" (``center``), "rbf_cka" /
-        "debiased_rbf_cka" (``sigma``, ``bandwidth``) — see :func:`repsim.measures`. Measures without a
-        Gram-space form (CCA family, Procrustes, maps, matches) raise ValueError."""
+        "debiased_rbf_cka" (``sigma``, ``bandwidth``), "rsa", ReSi's "rsm_norm_difference",
+        "distance_correlation", "uniformity_difference", "concentricity_difference", "aligned_cosine",
+        "magnitude_difference" (docs/math.md §9.5) — see :func:`repsim.measures`. Measures without a Gram-space form
+        (CCA family, Procrustes, maps, matches) raise ValueError."""
         lookup(metric).check_space("gram")
         rows, cols = self._site_list(rows, "rows"), self._site_list(cols, "cols")
         for s in set(rows) | set(cols):

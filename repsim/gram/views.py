@@ -3,7 +3,8 @@ from one fused Numba pass over their tiles per pair (diagonals masked inside the
 
 :class:`GramView` reads the linear Grams (centred, or raw with ``center=False``); :class:`KernelView` the RBF or
 Laplace kernel matrices formed tile by tile from them, H-centred or U-centred (``debiased``); :class:`RDMView` the
-condensed RDMs of RSA (docs/math.md §8).
+condensed RDMs of RSA (docs/math.md §8); :class:`GeometryView` the samples' geometry that ReSi's Gram-space measures
+read (distances, norms, the raw Gram; docs/math.md §9.5).
 """
 from __future__ import annotations
 
@@ -115,3 +116,32 @@ class RDMView(Memo):
             return d
 
         return self.memo(("rdm", site), compute)
+
+
+class GeometryView(Memo):
+    """The geometry of each site's samples, from its stored Gram (ReSi's Gram-space measures, docs/math.md §9.5):
+    condensed squared Euclidean distances, the centred Gram's diagonal, the mean terms (v = X̄μ, m = |μ|²) and the
+    raw Gram XXᵀ. The measures (:mod:`repsim.metrics.resi`) memoise what they derive per site on the view, until
+    the next update."""
+
+    def __init__(self, acc):
+        self._acc = acc
+        self.n = acc.n
+        self._memo: dict = {}
+
+    def sqdist(self, site: str) -> np.ndarray:
+        """A new array: the condensed squared Euclidean distances ‖x_i − x_j‖² = g_i + g_j − 2K_ij (i < j,
+        ``pdist`` order) from the centred Gram K (a few may be slightly negative by rounding)."""
+        return self._acc.condensed_sqdist(site)
+
+    def diagonal(self, site: str) -> np.ndarray:
+        """diag(K) of the centred Gram: |x̄_i|²."""
+        return self._acc.diagonal(site)
+
+    def mean_terms(self, site: str) -> tuple[np.ndarray, float]:
+        """(v, m): v_i = ⟨x̄_i, μ⟩ and m = |μ|², μ the site's mean (a copy)."""
+        return self._acc.mean_terms(site)
+
+    def raw_gram(self, site: str) -> np.ndarray:
+        """The raw n × n Gram XXᵀ = K + v1ᵀ + 1vᵀ + m11ᵀ (a new array, 8n² bytes)."""
+        return self._acc.gram(site, center=False)

@@ -1,21 +1,29 @@
-"""ReSi's measures that are closed forms of the feature-space statistics (Klabunde et al., mklabunde/resi;
-docs/math.md §9.4): hard and soft correlation match, eigenspace overlap, GULP, linear-regression R² and the
-magnitude difference.
+"""ReSi's measures (Klabunde et al., mklabunde/resi) that repsim computes from streamed statistics.
 
-Each reads the centred :class:`~repsim.views.FeatureView` (blocks Σ x̃x̃ᵀ, Σ x̃ỹᵀ, traces and the means); per-site
-eigendecompositions are memoised on the view. ReSi's other measures need more than these statistics: see
-docs/math.md §9.5 for which, and why.
+Closed forms of the feature-space statistics (docs/math.md §9.4): hard and soft correlation match, eigenspace overlap,
+GULP, linear-regression R² and the magnitude difference. Each reads the centred :class:`~repsim.views.FeatureView`
+(blocks Σ x̃x̃ᵀ, Σ x̃ỹᵀ, traces and the means); per-site eigendecompositions are memoised on the view.
+
+Functions of each site's Gram (docs/math.md §9.5): the RSM norm difference, distance correlation, the uniformity and
+concentricity differences, aligned cosine similarity, and the magnitude difference again. Each reads the
+:class:`~repsim.gram.views.GeometryView` of a :class:`repsim.GramMoments` (distances from the centred Gram, so no
+large mean cancels; the raw Gram only where the measure reads the raw samples); what a site contributes is
+memoised on the view, so a site × site matrix prepares each site once.
 """
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
+import scipy.linalg
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse.linalg import ArpackError, eigsh
+from scipy.spatial.distance import squareform
 
 from .._limits import CCA_RTOL, CONST_RTOL
 from .._validation import choice, real
 from ..views import FeatureView
+from ._common import cosine
 from .shape import KLABUNDE
 from .spec import INVERTIBLE, ISOTROPIC, ORTHOGONAL, PERMUTATION, TRANSLATION, MeasureSpec, Route
 
@@ -24,7 +32,15 @@ LI = ("Li, Yosinski, Clune, Lipson, Hopcroft. Convergent Learning: Do different 
 MAY = "May, Zhang, Dao, Ré. On the Downstream Performance of Compressed Word Embeddings. NeurIPS 2019."
 BOIX = ("Boix-Adserà, Lawrence, Stepaniants, Rigollet. GULP: a prediction-based metric between representations. "
         "NeurIPS 2022.")
+SZEKELY = "Székely, Rizzo, Bakirov. Measuring and testing dependence by correlation of distances. Ann. Statist. 2007."
+WANG_ISOLA = ("Wang, Isola. Understanding Contrastive Representation Learning through Alignment and Uniformity on the "
+              "Hypersphere. ICML 2020.")
+HAMILTON_ACL = ("Hamilton, Leskovec, Jurafsky. Diachronic Word Embeddings Reveal Statistical Laws of Semantic Change. "
+                "ACL 2016.")
 TARGETS = ("x", "y")
+#: The RSM norm difference takes the spectral norm of the n × n difference with a dense symmetric eigensolver up to
+#: this n (all eigenvalues, O(n³)), with Lanczos (both ends of the spectrum, to machine precision) above it.
+SPECTRAL_DENSE_MAX = 2048
 
 
 def _site_eigen(view: FeatureView, site: str):
@@ -183,12 +199,213 @@ def magnitude_difference_from_stats(view: FeatureView, x: str, y: str) -> float:
     return float(abs(np.linalg.norm(mx) - np.linalg.norm(my)))
 
 
+# ---------------------------------------------------------------------------------------------- Gram space
+def _distances(view, site: str) -> np.ndarray:
+    """The site's condensed Euclidean distances ‖x_i − x_j‖ (``pdist`` order; squared distances from the centred
+    Gram, clamped at 0 against rounding, then √), read-only; its uniformity is computed from the same squared
+    distances on the way. Memoised."""
+
+    def compute():
+        d = view.sqdist(site)
+        np.maximum(d, 0.0, out=d)
+        n = view.n
+        # log of the mean of exp(−2‖x_i − x_j‖²) over all n² ordered pairs, the n diagonal terms exp(0) = 1 included
+        total = n + 2.0 * float(np.sum(np.exp(-2.0 * d)))
+        view.memo(("resi-uniformity", site), lambda: float(np.log(total) - 2.0 * np.log(n)))
+        np.sqrt(d, out=d)
+        d.setflags(write=False)
+        return d
+
+    return view.memo(("resi-dist", site), compute)
+
+
+def _uniformity(view, site: str) -> float:
+    """log((1/n²) Σ_ij exp(−2‖x_i − x_j‖²)), memoised."""
+    _distances(view, site)  # memoises the uniformity on the way
+    return view.memo(("resi-uniformity", site), lambda: None)
+
+
+def _spectral_norm(A: np.ndarray) -> float:
+    """‖A‖₂ of a symmetric matrix: max |λ| over its extreme eigenvalues (A is overwritten)."""
+    n = A.shape[0]
+    if not A.any():
+        return 0.0
+    if n <= SPECTRAL_DENSE_MAX:
+        lam = scipy.linalg.eigvalsh(A, overwrite_a=True, check_finite=False)
+        return float(max(abs(lam[0]), abs(lam[-1])))
+    v0 = np.random.default_rng(0).standard_normal(n)  # fixed: the same matrix gives the same number
+    try:  # the largest and the smallest eigenvalue (which="BE"): no near-tie of ±λ can hide the larger magnitude
+        lam = eigsh(A, k=2, which="BE", tol=0.0, v0=v0, return_eigenvectors=False)
+    except ArpackError:  # pragma: no cover - Lanczos converges on these matrices; the exact fallback
+        lam = scipy.linalg.eigvalsh(A, overwrite_a=True, check_finite=False)
+    return float(np.max(np.abs(lam)))
+
+
+def rsm_norm_difference(view, x: str, y: str) -> float:
+    """‖D_X − D_Y‖₂, the spectral norm (largest singular value) of the difference of the two n × n Euclidean-distance
+    matrices (ReSi ``RSMNormDifference``: ``np.linalg.norm(S − S', ord=2)`` of sklearn's Euclidean
+    ``pairwise_distances``; the spectral norm, not the Frobenius norm).
+
+    The difference is symmetric, so its spectral norm is the largest |eigenvalue|: a dense symmetric eigensolver up
+    to ``SPECTRAL_DENSE_MAX`` samples, Lanczos for both ends of the spectrum above (8n² bytes for the n × n
+    difference while it runs). The distances come from the centred Grams.
+
+    Invariances: orthogonal maps and translation (distances are unchanged); not scaling.
+    """
+    if x == y:
+        return 0.0
+    dx, dy = _distances(view, x), _distances(view, y)
+    return _spectral_norm(squareform(dx - dy, checks=False))
+
+
+def _dcor_site(view, site: str):
+    """(d, row sums of D, ΣD), ⟨HDH, HDH⟩_F for the site's Euclidean-distance matrix D; memoised."""
+
+    def compute():
+        d = _distances(view, site)
+        rows = _row_sums(d, view.n)
+        w = (d, rows, float(rows.sum()))
+        return w, _double_centred_inner(w, w, view.n)
+
+    return view.memo(("resi-dcor", site), compute)
+
+
+def _row_sums(d: np.ndarray, n: int) -> np.ndarray:
+    """Row sums Σ_{j≠i} D_ij of the symmetric zero-diagonal n × n matrix whose condensed upper triangle is d."""
+    out = np.zeros(n)
+    start = 0
+    for i in range(n - 1):
+        seg = d[start:start + n - i - 1]
+        out[i] += seg.sum()
+        out[i + 1:] += seg
+        start += n - i - 1
+    return out
+
+
+def _double_centred_inner(a, b, n: int) -> float:
+    """⟨HAH, HBH⟩_F of two symmetric zero-diagonal matrices from (condensed triangle, row sums r, sum S):
+    2 Σ_{i<j} a_ij b_ij − (2/n) r_A·r_B + S_A S_B / n²."""
+    (da, ra, sa), (db, rb, sb) = a, b
+    return 2.0 * float(np.dot(da, db)) - 2.0 / n * float(np.dot(ra, rb)) + sa * sb / (n * float(n))
+
+
+def distance_correlation(view, x: str, y: str) -> float:
+    """Distance correlation (Székely, Rizzo, Bakirov 2007) as ReSi computes it (``DistanceCorrelation``): with
+    A = H D_X H and B = H D_Y H the double-centred Euclidean-distance matrices,
+
+        dCor = √( ⟨A, B⟩_F / √(⟨A, A⟩_F ⟨B, B⟩_F) )
+
+    (ReSi's dCov² = mean(A ∘ B); the 1/n² cancels). ⟨A, B⟩_F = ⟨D_X, H D_Y H⟩ from the condensed distances and their
+    row sums, O(n²) per pair; a rounding-negative ⟨A, B⟩ (independent sides) gives 0. NaN with a RuntimeWarning
+    for a constant representation (all distances 0).
+
+    Invariances: orthogonal maps, isotropic scaling and translation.
+    """
+    (px, hx), (py, hy) = _dcor_site(view, x), _dcor_site(view, y)
+    r2 = cosine(_double_centred_inner(px, py, view.n), hx, hy, "distance_correlation", x, y)
+    return float(np.sqrt(max(r2, 0.0))) if np.isfinite(r2) else r2
+
+
+def uniformity_difference(view, x: str, y: str) -> float:
+    """|U(X) − U(Y)|, U = log((1/n²) Σ_ij exp(−2‖x_i − x_j‖²)) (Wang & Isola's uniformity with t = 2 on the samples
+    as given, not normalised; the diagonal counted: ReSi ``UniformityDifference``).
+
+    Invariances: orthogonal maps and translation; not scaling.
+    """
+    return float(abs(_uniformity(view, x) - _uniformity(view, y)))
+
+
+def _norms(view, site: str):
+    """(|x_i|², zero-row mask) of the raw samples: g_i + 2v_i + m, zero where it is at the rounding level of its
+    terms (CONST_RTOL); with (v, m)."""
+    g = view.diagonal(site)
+    v, m = view.mean_terms(site)
+    sq = g + 2.0 * v + m
+    zero = sq <= CONST_RTOL * (g + 2.0 * np.abs(v) + m)
+    return sq, zero, v, m
+
+
+def _concentricity(view, site: str) -> float:
+    """mean_i cos(x_i, μ), as sklearn's cosine: a zero sample or a zero mean gives cosine 0, values clipped to
+    [−1, 1]; ⟨x_i, μ⟩ = v_i + m. Memoised."""
+
+    def compute():
+        sq, zero, v, m = _norms(view, site)
+        if not m > 0.0:
+            return 0.0
+        c = np.where(zero, 0.0, (v + m) / (np.sqrt(np.where(zero, 1.0, sq)) * np.sqrt(m)))
+        return float(np.mean(np.clip(c, -1.0, 1.0)))
+
+    return view.memo(("resi-concentricity", site), compute)
+
+
+def concentricity_difference(view, x: str, y: str) -> float:
+    """|c(X) − c(Y)|, c = mean_i cos(x_i, μ) the mean cosine of the raw samples to their mean (ReSi
+    ``ConcentricityDifference``, sklearn's cosine). From the centred Gram: |x_i|² = K_ii + 2v_i + m and
+    ⟨x_i, μ⟩ = v_i + m (v = X̄μ, m = |μ|²).
+
+    Invariances: orthogonal maps and isotropic scaling; not translation.
+    """
+    return float(abs(_concentricity(view, x) - _concentricity(view, y)))
+
+
+def _aligned_site(view, site: str):
+    """(F, |x_i|², zero-row mask) with F Fᵀ = XXᵀ: F = E Λ^½ of the raw Gram's eigenpairs with λ > n·ε·λ_max (X up
+    to an orthogonal map of its features); memoised."""
+
+    def compute():
+        sq, zero, _, _ = _norms(view, site)
+        K = view.raw_gram(site)
+        lam, E = scipy.linalg.eigh(K, overwrite_a=True, check_finite=False)
+        top = float(lam[-1]) if lam.size else 0.0
+        keep = lam > view.n * np.finfo(float).eps * top if top > 0 else np.zeros(lam.shape, dtype=bool)
+        return E[:, keep] * np.sqrt(lam[keep]), sq, zero
+
+    return view.memo(("resi-aligned", site), compute)
+
+
+def aligned_cosine(view, x: str, y: str) -> float:
+    """Aligned cosine similarity (ReSi ``AlignedCosineSimilarity``): the mean over samples of cos(x_i Q, y_i), Q the
+    orthogonal Procrustes rotation of the raw (uncentred) X onto Y (ReSi zero-pads the narrower side; samples that are
+    zero on either side are left out).
+
+    From the Grams alone: with F_X F_Xᵀ = XXᵀ and F_Y F_Yᵀ = YYᵀ (eigenpairs of the raw Grams), F_XᵀF_Y = U Σ Vᵀ
+    gives XQYᵀ = F_X U Vᵀ F_Yᵀ, so cos_i = (F_X U)_i·(F_Y V)_i / (|x_i| |y_i|): O(n³) per site (memoised: F is
+    n × rank, up to 8n² bytes per site while a matrix is computed) and O(n r_x r_y) per pair. Where F_XᵀF_Y has fewer nonzero singular values than both ranks (not the case for data
+    in general position) the optimal rotation is not unique and ReSi's value depends on LAPACK's choice.
+
+    Invariances: orthogonal maps and isotropic scaling; not translation.
+    """
+    (Fx, sx, zx), (Fy, sy, zy) = _aligned_site(view, x), _aligned_site(view, y)
+    ok = ~(zx | zy)
+    if not ok.any() or Fx.shape[1] == 0 or Fy.shape[1] == 0:
+        return _nan("aligned_cosine", x if not (~zx).any() else y, "has only zero samples (no cosine is defined)")
+    U, _, Vt = np.linalg.svd(Fx.T @ Fy, full_matrices=False)
+    p = np.einsum("ij,ij->i", Fx[ok] @ U, Fy[ok] @ Vt.T)
+    return float(np.mean(p / (np.sqrt(sx[ok]) * np.sqrt(sy[ok]))))
+
+
+def magnitude_difference_from_gram(view, x: str, y: str) -> float:
+    """| ‖μ_x‖ − ‖μ_y‖ | from the Gram space's mean terms (m = |μ|²): :func:`magnitude_difference_from_stats`."""
+    return float(abs(np.sqrt(view.mean_terms(x)[1]) - np.sqrt(view.mean_terms(y)[1])))
+
+
 # ---------------------------------------------------------------------------------------------------- registry
 def _full(space, o):
     return Route("full", {"center": True}, o)
 
 
+def _geometry(space, o):
+    return Route("geometry", {}, o)
+
+
+def _magnitude(space, o):
+    return Route("full", {"center": True}, o) if space == "feature" else \
+        Route("geometry", {}, o, magnitude_difference_from_gram)
+
+
 _FEATURE = dict(statistics="moments", spaces=("feature",), router=_full)
+_GRAM = dict(statistics="gram", spaces=("gram",), router=_geometry)
 
 ENTRIES: tuple = (
     MeasureSpec(
@@ -233,11 +450,52 @@ ENTRIES: tuple = (
         formula="tr(Ccᵀ Ac⁺ Cc) / tr Bc",
     ),
     MeasureSpec(
-        "magnitude_difference", magnitude_difference_from_stats, {}, **_FEATURE,
+        "magnitude_difference", magnitude_difference_from_stats, {}, _magnitude, statistics="moments",
+        spaces=("feature", "gram"),
         ids={"similarity": {"magnitude_difference": {}}, "resi": {"MagnitudeDifference": {}}},
         centering="none (the means)", kind="distance", range=(0.0, float("inf")),
         invariances=(ORTHOGONAL,), reference=KLABUNDE,
         summary="difference of the norms of the mean representations",
         formula="| ‖μ_x‖ − ‖μ_y‖ |",
+    ),
+    MeasureSpec(
+        "rsm_norm_difference", rsm_norm_difference, {}, **_GRAM,
+        ids={"resi": {"RSMNormDifference": {}}},
+        centering="none needed (Euclidean distances)", kind="distance", range=(0.0, float("inf")),
+        invariances=(ORTHOGONAL, TRANSLATION), reference=KLABUNDE,
+        summary="spectral norm of the difference of the n × n Euclidean-distance matrices (ReSi)",
+        formula="‖D_X − D_Y‖₂, D_ij = ‖x_i − x_j‖",
+    ),
+    MeasureSpec(
+        "distance_correlation", distance_correlation, {}, **_GRAM,
+        ids={"resi": {"DistanceCorrelation": {}}},
+        centering="double-centred distance matrices (H D H)", kind="similarity", range=(0.0, 1.0),
+        invariances=(ORTHOGONAL, ISOTROPIC, TRANSLATION), reference=f"{SZEKELY} {KLABUNDE}",
+        summary="Székely's distance correlation of the samples' Euclidean distances (ReSi)",
+        formula="√(⟨A, B⟩ / √(⟨A, A⟩⟨B, B⟩)), A = H D_X H, B = H D_Y H",
+    ),
+    MeasureSpec(
+        "uniformity_difference", uniformity_difference, {}, **_GRAM,
+        ids={"resi": {"UniformityDifference": {}}},
+        centering="none needed (squared distances)", kind="distance", range=(0.0, float("inf")),
+        invariances=(ORTHOGONAL, TRANSLATION), reference=f"{WANG_ISOLA} {KLABUNDE}",
+        summary="difference of the uniformities log mean exp(−2‖x_i − x_j‖²) (ReSi)",
+        formula="|U(X) − U(Y)|, U = log((1/n²) Σ_ij exp(−2‖x_i − x_j‖²))",
+    ),
+    MeasureSpec(
+        "concentricity_difference", concentricity_difference, {}, **_GRAM,
+        ids={"resi": {"ConcentricityDifference": {}}},
+        centering="none (the raw samples and their mean)", kind="distance", range=(0.0, 2.0),
+        invariances=(ORTHOGONAL, ISOTROPIC), reference=KLABUNDE,
+        summary="difference of the mean cosines of the samples to their mean (ReSi)",
+        formula="|c(X) − c(Y)|, c = mean_i cos(x_i, μ)",
+    ),
+    MeasureSpec(
+        "aligned_cosine", aligned_cosine, {}, **_GRAM,
+        ids={"resi": {"AlignedCosineSimilarity": {}}},
+        centering="none (raw samples, orthogonal Procrustes alignment)", kind="similarity", range=(-1.0, 1.0),
+        invariances=(ORTHOGONAL, ISOTROPIC), reference=f"{HAMILTON_ACL} {KLABUNDE}",
+        summary="mean cosine of each sample to its counterpart after the orthogonal Procrustes rotation (ReSi)",
+        formula="mean_i cos(x_i Q, y_i), Q = argmin_{QᵀQ=I} ‖XQ − Y‖_F",
     ),
 )
