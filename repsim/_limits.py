@@ -137,5 +137,8 @@ KNN_BOUND_SAFETY = 2.0
 #: ActivationStore: default cap on the rows kept per site (the k-NN cost grows as n²·d; 200,000 rows of 768
 #: float32 features are 0.6 GB per site). Raise it with ``max_rows=``.
 ACTIVATION_MAX_ROWS = 200_000
+#: compare: rows kept (a uniform reservoir sample of the stream) for the measures that need the activations themselves
+#: (the neighbourhood family); ``compare(..., activation_rows=...)`` sets it.
+COMPARE_ACTIVATION_ROWS = 10_000
 #: Smallest number of samples of CKNNA's unbiased form (its HSIC divides by n(n − 3)).
 KNN_MIN_N = 4

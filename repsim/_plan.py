@@ -14,6 +14,7 @@ from . import _validation
 from ._minibatch import MinibatchCKA, check_batch_size
 from ._sketch import CountSketch, Sketched, measured_error
 from .ids import IdTracker
+from .reservoir import Reservoir
 from .metrics import registry
 from .moments import Moments
 from .torch import Capture, layer_specs
@@ -35,7 +36,7 @@ ESTIMATORS = {
                        lambda path, p: Moments.load(path, precision=p),
                        ("fp64", "window32"),
                        tuple(m for m in registry.names(matrix=True)
-                             if {"feature", "gram"} & set(registry.lookup(m).spaces)), True, False),
+                             if {"feature", "gram", "activations"} & set(registry.lookup(m).spaces)), True, False),
     "minibatch": Estimator(lambda plan, memory, kept: MinibatchCKA(plan.batch_size, plan.precision),
                            lambda path, p: MinibatchCKA.load(path),
                            ("fp64", "fp32"), ("cka",), False, True),
@@ -82,6 +83,8 @@ class Plan:
     spaces: dict | None = None  # metric → "feature" or "gram": where its options make it computable
     ids: "str | int | None" = None  # where each batch carries its sample ids (compare(ids=...)): dict key / position
     id_tracker: IdTracker | None = None  # the ids seen in the first pass (one per sample)
+    activation_metrics: tuple = ()  # measures of the activations themselves (k-NN), from a reservoir sample
+    reservoir: Reservoir | None = None  # their rows: a uniform sample of the stream (repsim/reservoir.py)
 
     @property
     def needs_gram(self) -> bool:
@@ -150,7 +153,7 @@ def make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_ev
     plan.spaces = spaces
     if plan.needs_gram:
         gram_only = [m for m, sp in spaces.items() if sp == "gram"]
-        no_gram = [m for m in metrics if "gram" not in registry.lookup(m).spaces]
+        no_gram = [m for m in metrics if spaces[m] == "feature" and "gram" not in registry.lookup(m).spaces]
         if no_gram:
             raise ValueError(f"metric(s) {gram_only} exist only in Gram space (n × n kernels) and {no_gram} only in "
                              "feature space; compare them in two calls")
@@ -278,8 +281,11 @@ def _check_metrics(metrics, metric_options, estimator):
 
 
 def _space_of(spec, opts) -> str:
-    """"feature" when the measure with these options has a feature-space form, else "gram" (TypeError naming an
-    option no space takes)."""
+    """"feature" when the measure with these options has a feature-space form, else "gram", else "activations"
+    (the neighbourhood measures: TypeError naming an option no space takes)."""
+    if "feature" not in spec.spaces and "gram" not in spec.spaces:
+        spec.options("activations", opts)
+        return "activations"
     if "feature" in spec.spaces:
         try:
             spec.options("feature", opts)

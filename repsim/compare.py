@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.std import tqdm
 
 from . import planner
-from ._limits import SKETCH_CHECK_ROWS
+from ._limits import COMPARE_ACTIVATION_ROWS, SKETCH_CHECK_ROWS
 from ._warnings import WarningSummary
 from ._validation import integer, positive_int
 from .accumulator import measure_value
@@ -23,6 +23,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import registry
 from .gram import GramMoments
 from .ids import IdTracker
+from .reservoir import Reservoir, Tee
 from .inference import matrix_test
 from .inference.gram_space import GRAM_MONTE_CARLO
 from .inference.null import MOMENT_MEASURES, form_of, nonnegative, p_value, view_null
@@ -55,6 +56,7 @@ def compare(
     sketch_dim=None,
     inference=None,
     ids=None,
+    activation_rows=None,
 ) -> Report:
     """Compare the layers of one or more models on the same data in one pass.
 
@@ -162,6 +164,15 @@ def compare(
         ``report.info["ids"]`` gives their count and an order-independent digest (:class:`repsim.io.IdTracker`),
         to compare with another run's.
 
+    activation_rows : int, keyword-only
+        The measures of the activations themselves (the neighbourhood family: ``"mutual_knn"``, ``"cknna"``,
+        ``"knn_jaccard"``, ...; no sufficient statistic holds a sample's nearest neighbours) are computed on a
+        uniform sample of at most this many rows of the stream (default COMPARE_ACTIVATION_ROWS = 10,000), the same
+        samples for every layer, drawn by seeded reservoir sampling (:class:`repsim.reservoir.Reservoir`; kept in
+        float32, memory rows × Σp × 4 bytes, counted in the memory plan). ``report.info["activations"]`` states the
+        rows kept and seen; every such matrix names the sample in ``SimilarityMatrix.info``-style text of the
+        report. The other measures still use every row.
+
     Returns
     -------
     Report
@@ -186,6 +197,7 @@ def compare(
     layers, data = expand_all(models, layers, data, forward, device, progress, reduce)  # "all": found on batch 1
     plan = make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_every, estimator, batch_size,
                      metric_options, forward, precision, pairs)
+    _split_activation_metrics(plan, activation_rows)
     _check_approximate(plan, approximate, sketch_dim)
     plan.inference = _check_inference(plan, inference)
     plan.ids, plan.id_tracker = _check_ids(ids), (None if ids is None else IdTracker())
@@ -202,6 +214,11 @@ def compare(
         acc = plan.new_accumulator()
         done, n_samples, _ = stream(plan, it, acc, 0, 0, progress, total)
         return finish(plan, acc, done, n_samples)
+    if not plan.metrics:  # only measures of the activations: the reservoir is the whole run
+        done, n_samples, _ = stream(plan, it, plan.reservoir, 0, 0, progress, total)
+        if done == 0:
+            raise ValueError("data yielded no batches")
+        return _report(plan, {}, plan.reservoir.seen, n_samples, done, None, {}, None)
     first = next(it, _END)
     if first is _END:
         raise ValueError("data yielded no batches")
@@ -214,7 +231,8 @@ def compare(
     memory = planner.plan({s: int(a.shape[1]) for s, a in acts.items()}, plan.pairs, plan.groups,
                           n=rows * total if total else None, max_memory=max_memory, batch_rows=max(rows, 1),
                           max_passes=1 if plan.checkpoint is not None else None,
-                          activation_bytes=sum(a.numel() * a.element_size() for a in acts.values()), gram=gram,
+                          activation_bytes=sum(a.numel() * a.element_size() for a in acts.values())
+                          + _reservoir_bytes(plan, acts), gram=gram,
                           approximate=approximate, sketch_dim=sketch_dim)
     if memory.sketch:
         plan.use_sketch(memory.sketch, acts)
@@ -231,7 +249,7 @@ def compare(
     if memory.n_passes > 1:
         return _passes(plan, memory, data, batches, total, progress, stream)
     acc = plan.new_accumulator(memory, memory.passes[0])
-    done, n_samples, _ = stream(plan, batches, acc, 0, 0, progress, total)
+    done, n_samples, _ = stream(plan, batches, _first_pass(plan, acc), 0, 0, progress, total)
     return finish(plan, acc, done, n_samples, memory)
 
 
@@ -270,6 +288,51 @@ def _check_inference(plan, inference):
         raise ValueError("inference='monte_carlo' runs in Gram space, which keeps no checkpoint; drop checkpoint=")
     k = positive_int(inference.get("n_permutations", 1000), "inference['n_permutations']")
     return {"method": "monte_carlo", "n_permutations": k, "seed": inference.get("seed", 0)}
+
+
+def _split_activation_metrics(plan, activation_rows) -> None:
+    """Take the measures of the activations themselves (k-NN) out of the statistics' metrics: they are computed
+    from a reservoir sample of the rows (``activation_rows``)."""
+    plan.activation_metrics = tuple(m for m in plan.metrics if plan.spaces[m] == "activations")
+    if activation_rows is not None and not plan.activation_metrics:
+        raise ValueError("activation_rows sets the sample of the measures of the activations themselves (k-NN: "
+                         f"{[m for m in registry.names() if registry.lookup(m).spaces == ('activations',)]}); "
+                         "none is asked for")
+    if not plan.activation_metrics:
+        return
+    if plan.checkpoint is not None:
+        raise ValueError(f"metric(s) {list(plan.activation_metrics)} keep a sample of the activations, which a "
+                         "checkpoint does not hold; drop checkpoint= (or compute them in a second call)")
+    plan.metrics = tuple(m for m in plan.metrics if m not in plan.activation_metrics)
+    rows = COMPARE_ACTIVATION_ROWS if activation_rows is None else activation_rows
+    if isinstance(rows, bool) or not isinstance(rows, int):
+        raise TypeError(f"activation_rows must be an int, got {type(rows).__name__}")
+    if rows < 4:
+        raise ValueError(f"activation_rows must be at least 4, got {rows}")
+    plan.reservoir = Reservoir(rows, seed=0)
+
+
+def _first_pass(plan, acc):
+    """The first pass's accumulator, teed into the reservoir when activation measures are asked for."""
+    return acc if plan.reservoir is None else Tee(acc, plan.reservoir)
+
+
+def _reservoir_bytes(plan, acts) -> int:
+    if plan.reservoir is None:
+        return 0
+    return sum(plan.reservoir.cap * int(a.shape[1]) * (8 if a.element_size() == 8 else 4) for a in acts.values())
+
+
+def _activation_matrices(plan, summary) -> dict:
+    store = plan.reservoir.store()
+    note = (f"on {store.n:,} of {plan.reservoir.seen:,} rows (a uniform reservoir sample, seed "
+            f"{plan.reservoir.seed}; activation_rows={plan.reservoir.cap:,})")
+    out = {}
+    with summary.collecting():
+        for m in plan.activation_metrics:
+            mat = store.matrix(m, rows=plan.rows, cols=plan.cols, **plan.options[m])
+            out[m] = dataclasses.replace(mat, approximation=note if store.n < plan.reservoir.seen else None)
+    return out
 
 
 def _check_ids(ids):
@@ -345,6 +408,15 @@ def finish(plan, acc, done: int, n_samples: int, memory=None) -> Report:
 
 
 def _report(plan, matrices, n, n_samples, done, statistics, info, memory) -> Report:
+    if plan.reservoir is not None:
+        summary = WarningSummary(plan.sites)
+        matrices = {**matrices, **_activation_matrices(plan, summary)}
+        matrices = {m: matrices[m] for m in (*plan.metrics, *plan.activation_metrics)} | {
+            m: v for m, v in matrices.items() if m not in plan.metrics and m not in plan.activation_metrics}
+        info = {**info, "activations": plan.reservoir.info}
+        warned = summary.emit()
+        if warned:
+            info["warnings"] = [*info.get("warnings", []), *warned]
     if plan.id_tracker is not None:
         try:
             digest = plan.id_tracker.digest
@@ -395,7 +467,8 @@ class _Passes:
     def run(self, k: int, acc) -> None:
         source = self.batches if k == 0 else iter(self.data)
         self.done, self.n_samples, fp = self.stream(
-            self.plan, source, acc, 0, 0, self.progress, self.total, expect=self.prints,
+            self.plan, source, _first_pass(self.plan, acc) if k == 0 else acc, 0, 0, self.progress, self.total,
+            expect=self.prints,
             desc=f"repsim.compare {self.label}pass {k + 1}/{self.memory.n_passes}")
         if k == 0:
             if acc.n == 0:
