@@ -87,7 +87,8 @@ def compare(
     metrics : str or sequence of str
         Any measure of the registry (:func:`repsim.measures`) with a feature-space form and one number per pair —
         ``"cka", "debiased_cka", "rv", "rv2", "cca", "cca_r2", "svcca", "pwcca", "procrustes", "affine_map",
-        "max_match"`` — by name or by another library's id (see :meth:`repsim.Moments.matrix`); with
+        "max_match"`` — by name or by another library's id (see :meth:`repsim.Moments.matrix`); the neighbourhood
+        measures (``"mutual_knn"``, ``"cknna"``, ...: see ``activation_rows``); with
         ``estimator="minibatch"`` only ``"cka"``. Measures that exist only in Gram space — ``"rbf_cka"``,
         ``"debiased_rbf_cka"``, ``"cka"`` with ``metric_options={"cka": {"kernel": "rbf"}}`` — run the whole
         comparison in Gram space (n × n kernels; ``data`` needs a len(); no checkpoints; every other measure must
