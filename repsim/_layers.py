@@ -129,8 +129,8 @@ def list_layers(model, batch, *, forward=None, device=None) -> LayerList:
     return _list(model, batch, forward, device, "list_layers")
 
 
-def _list(model, batch, forward, device, where: str) -> LayerList:
-    x = model_inputs(batch, forward, device)
+def _list(model, batch, forward, device, where: str, ids=None) -> LayerList:
+    x = model_inputs(batch, forward, device, ids)
     first = _first_tensor(x)
     batch_size = int(first.shape[0]) if first is not None and first.ndim else None
     leaves = [(name, m) for name, m in model.named_modules() if name and next(m.children(), None) is None]
@@ -206,11 +206,12 @@ def _asks_all(models: dict, layers) -> list:
     return []
 
 
-def expand_all(models, layers, data, forward, device, progress: bool, reduce: str = "flatten"):
+def expand_all(models, layers, data, forward, device, progress: bool, reduce: str = "flatten", ids=None):
     """``repsim.compare``'s ``layers="all"``: → (layers with every ``"all"`` replaced by the names
     :func:`list_layers` finds on the first batch of ``data``, a ``data`` that still yields that batch first).
 
-    With no ``"all"`` both come back unchanged and ``data`` is not touched. The chosen layers and their output
+    With no ``"all"`` both come back unchanged and ``data`` is not touched. ``ids``: compare's dict key of the
+    sample ids, removed from the batch before the models run. The chosen layers and their output
     shapes (before ``reduce``, named in the heading) are printed to stderr (through tqdm) when ``progress``.
     """
     if layers is None:
@@ -231,7 +232,7 @@ def expand_all(models, layers, data, forward, device, progress: bool, reduce: st
     chosen = {}
     for name in asked:
         dev = torch.device(device) if device is not None else model_device(models[name])
-        listing = _list(models[name], first, forward, dev, f"layers='all' of model {name!r}")
+        listing = _list(models[name], first, forward, dev, f"layers='all' of model {name!r}", ids)
         if not listing.layers:
             raise ValueError(
                 f"layers='all' of model {name!r}: no leaf module returned a floating-point tensor with the batch on "

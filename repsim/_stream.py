@@ -207,9 +207,7 @@ def _forward_all(plan: Plan, batch, index: int):
     """Run every model once on one batch → (site → activations, model → layer → batch size)."""
     acts, sizes = {}, {}
     # what the models take (the whole batch for forward=, else only its inputs; never the ids), on each device
-    if isinstance(plan.ids, str) and isinstance(batch, Mapping):
-        batch = {k: v for k, v in batch.items() if k != plan.ids}
-    given = batch if plan.forward is not None else _inputs(batch, index)
+    given = _given(batch, plan.forward, plan.ids, index)
     moved = {}
     for name, model in plan.models.items():
         cap = plan.captures[name]
@@ -236,10 +234,16 @@ def _forward_all(plan: Plan, batch, index: int):
     return acts, sizes
 
 
-def model_inputs(batch, forward, device, index: int = 0):
+def model_inputs(batch, forward, device, ids=None, index: int = 0):
     """What a model is called with for ``batch`` (the whole batch with ``forward``, else its inputs: TypeError for a
-    batch the models cannot take), moved to ``device``."""
-    return _to_device(batch if forward is not None else _inputs(batch, index), device)
+    batch the models cannot take; never the ids of ``compare(ids=KEY)``), moved to ``device``."""
+    return _to_device(_given(batch, forward, ids, index), device)
+
+
+def _given(batch, forward, ids, index: int):
+    if isinstance(ids, str) and isinstance(batch, Mapping):
+        batch = {k: v for k, v in batch.items() if k != ids}
+    return batch if forward is not None else _inputs(batch, index)
 
 
 def call_model(model, x, forward) -> None:

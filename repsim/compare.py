@@ -195,7 +195,7 @@ def compare(
     from ._plan import make_plan
     from ._stream import as_batches, probe, skip_batches, stream
 
-    layers, data = expand_all(models, layers, data, forward, device, progress, reduce)  # "all": found on batch 1
+    layers, data = expand_all(models, layers, data, forward, device, progress, reduce, ids)  # "all": on batch 1
     plan = make_plan(models, layers, metrics, reduce, device, checkpoint, checkpoint_every, estimator, batch_size,
                      metric_options, forward, precision, pairs)
     _split_activation_metrics(plan, activation_rows)

@@ -166,6 +166,28 @@ def test_compare_all_keeps_the_first_batch_of_an_iterator(x):
     np.testing.assert_allclose(once["cka"].values, listed["cka"].values, rtol=1e-12)
 
 
+class Keyword(nn.Module):
+    """Called as model(**batch) with dict batches {"signal": ..., "sid": ...}."""
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.net = _cnn(seed)
+
+    def forward(self, signal):
+        return self.net(signal)
+
+
+def test_compare_all_with_dict_batches_carrying_ids(x):
+    models = {"a": Keyword(0), "b": Keyword(1)}
+    batches = [{"signal": x[k:k + 64], "sid": torch.arange(k, k + 64)} for k in range(0, 192, 64)]
+    auto = repsim.compare(models, batches, layers="all", ids="sid", metrics=["cka"], progress=False)
+    names = ["net.0", "net.1", "net.2", "net.3"]
+    assert repsim.list_layers(models["a"], {"signal": x}).names == names
+    explicit = repsim.compare(models, batches, layers=names, ids="sid", metrics=["cka"], progress=False)
+    assert auto.info["ids"]["n"] == 192
+    np.testing.assert_array_equal(auto["cka"].values, explicit["cka"].values)
+
+
 def test_compare_all_errors(x):
     models = {"a": _cnn(0), "b": OnlyTuple()}
     with pytest.raises(ValueError, match=r"layers='all' of model 'b': no leaf module returned a floating-point "
