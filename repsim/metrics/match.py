@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .._engines import default_threads, require_core
+from .._engines import default_threads, resolve_match_engine
 from .._limits import DEAD_EPS
 from .._validation import choice, dtype_eps, flag, integer, real
 from ..plot import plot_match_curve, plot_simple_matches
@@ -191,7 +191,7 @@ def _row_major_symmetric(S: np.ndarray) -> np.ndarray:
 
 
 class _Blocks:
-    """Gram blocks, means and live masks of one pair of sites, laid out for the C++ engine."""
+    """Gram blocks, means and live masks of one pair of sites, laid out for the match engine (C++ or Numba)."""
 
     def __init__(self, view: FeatureView, x: str, y: str, center: bool, dead: str, dtype=None):
         choice(dead, "dead", ("count", "exclude"))
@@ -240,34 +240,35 @@ class _Blocks:
                      np.flatnonzero(~self.live_x), np.flatnonzero(~self.live_y))
 
 
-def match_curve_from_stats(view, x, y, eps, center=False, dead="count", dtype=None) -> MatchCurve:
-    core = require_core("max_match")
+def match_curve_from_stats(view, x, y, eps, center=False, dead="count", dtype=None, engine="auto") -> MatchCurve:
+    """``engine``: "auto" (the compiled core when it is built, Numba otherwise), "cpp" or "numba"."""
+    _, kernels = resolve_match_engine(engine)
     eps_arr = _eps_array(eps)
     blocks = _Blocks(view, x, y, center, dead, dtype)
     order = np.argsort(-eps_arr, kind="stable")
-    masks = core.max_match_curve(*blocks.args(), blocks.live_x, blocks.live_y, np.ascontiguousarray(eps_arr[order]))
+    masks = kernels.max_match_curve(*blocks.args(), blocks.live_x, blocks.live_y, np.ascontiguousarray(eps_arr[order]))
     matches = [None] * eps_arr.size
     for k, (mx, my) in zip(order, masks):
         matches[k] = blocks.match(mx, my, eps_arr[k])
     return MatchCurve(eps_arr, np.array([m.similarity for m in matches]), tuple(matches))
 
 
-def max_match_from_stats(view, x, y, eps, center=False, dead="count", dtype=None) -> Match:
-    return match_curve_from_stats(view, x, y, [_check_eps(eps)], center, dead, dtype).matches[0]
+def max_match_from_stats(view, x, y, eps, center=False, dead="count", dtype=None, engine="auto") -> Match:
+    return match_curve_from_stats(view, x, y, [_check_eps(eps)], center, dead, dtype, engine).matches[0]
 
 
 def simple_matches_from_stats(view, x, y, eps, center=False, dead="count", n_threads=None,
-                              dtype=None) -> SimpleMatches:
-    core = require_core("simple_matches")
+                              dtype=None, engine="auto") -> SimpleMatches:
+    _, kernels = resolve_match_engine(engine)
     eps = _check_eps(eps)
     if n_threads is not None:
         n_threads = integer(n_threads, "n_threads", 1, "a positive int or None")
     blocks = _Blocks(view, x, y, center, dead, dtype)
-    (mx, my), = core.max_match_curve(*blocks.args(), blocks.live_x, blocks.live_y, np.array([eps]))
+    (mx, my), = kernels.max_match_curve(*blocks.args(), blocks.live_x, blocks.live_y, np.array([eps]))
     maximum = blocks.match(mx, my, eps)
     vs = np.concatenate([maximum.x_indices, blocks.p + maximum.y_indices]).astype(np.int64)
     threads = default_threads() if n_threads is None else n_threads
-    found = core.minimum_matches(*blocks.args(), mx, my, eps, np.ascontiguousarray(vs), threads)
+    found = kernels.minimum_matches(*blocks.args(), mx, my, eps, np.ascontiguousarray(vs), threads)
     distinct = {}
     for mx_v, my_v in found:
         m = blocks.match(mx_v, my_v, eps)
