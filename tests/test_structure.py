@@ -30,6 +30,8 @@ LAZY = {
     ("repsim.__main__", "repsim._example"), ("repsim.__main__", "repsim._config"),
     # Numba's k-NN kernels compile on the first neighbourhood measure, not with `import repsim`
     ("repsim._knn", "repsim._kernels.numba_knn"),
+    # the Numba match engine (a build without the compiled core) loads on the first neuron match
+    ("repsim._engines", "repsim._kernels.numba_match"),
 }
 
 
