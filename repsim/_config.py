@@ -24,9 +24,12 @@ def config() -> dict:
         "default engine": available_engines()[0],
     }
     if HAVE_CORE:
+        info["match engine"] = "C++ (repsim._core)"
         info["match kernels' LAPACK"] = (
             "SciPy's dpotrf/dtrsm" if _core.lapack_loaded() else "not found (scalar code only)"
         )
+    else:
+        info["match engine"] = "Numba (repsim/_kernels/numba_match.py; the first match compiles it, ~10-15 s)"
     info["OPENBLAS_THREAD_TIMEOUT"] = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "unset")
     info["numba"] = _installed("numba") or "missing"
     try:

@@ -1,7 +1,8 @@
 """Neuron-subspace matches of Wang et al. (2018): maximum match, match curves, minimum and simple matches.
 
-The elimination runs in C++ (csrc/kernels/maxmatch.hpp) on the Gram blocks of the statistics — no activations,
-no column subsampling (docs/matches.md, docs/math.md §2 ix).
+The elimination runs on the Gram blocks of the statistics — no activations, no column subsampling — in C++
+(csrc/kernels/maxmatch.hpp) or, on a build without a compiler, in its Numba port (repsim/_kernels/numba_match.py;
+``engine=``), with the same results (docs/matches.md, docs/math.md §2 ix).
 """
 from __future__ import annotations
 
