@@ -87,7 +87,10 @@ def dask_run(arrays, workers=2, chunk=4096):
 
     sites = list(arrays)
     groups = [[s for s in sites if s.startswith("a.")], [s for s in sites if s.startswith("b.")]]
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+    # memory_limit=0: the arrays live in this process (processes=False), so a per-worker limit would pause the
+    # workers for memory they do not own
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=False, dashboard_address=":0",
+                      memory_limit=0) as cluster, \
             Client(cluster):
         darr = {k: da.from_array(v, chunks=(chunk, v.shape[1])) for k, v in arrays.items()}
         t = time.perf_counter()
@@ -138,6 +141,7 @@ def main(argv=None):
                    file_cpu_s=c_file, cpu_ratio=c_file / c_mem, max_abs_diff=diff,
                    cli_s=t_cli, cli_peak_bytes=peak, budget=args.budget,
                    budget_bytes=repsim.planner.parse_bytes(args.budget))
+        print(json.dumps(out, indent=1), flush=True)  # the files' figures before the Dask stage
         if not args.no_dask:
             try:
                 m, t_dask = dask_run(arrays)

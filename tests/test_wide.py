@@ -62,7 +62,7 @@ def test_all_hidden_states_of_two_bert_sized_models_do_not_crash():
         """
         import numpy as np, repsim
         rng = np.random.default_rng(0)
-        m = repsim.Moments()
+        m = repsim.Moments(max_memory="5GB")  # not half of whatever memory is free at the time: 3.2 GB are needed
         for _ in range(2):
             m.update({f"s{i}": rng.normal(size=(300, 768)) for i in range(26)})
         v = m.matrix("cka", rows=["s0", "s13"], cols=["s1", "s25"]).values
