@@ -23,7 +23,7 @@ from scipy.spatial.distance import squareform
 from .._limits import CCA_RTOL, CONST_RTOL
 from .._validation import choice, real
 from ..views import FeatureView
-from ._common import cosine
+from ._common import condensed_row_sums, cosine, double_centred_inner
 from .shape import KLABUNDE
 from .spec import INVERTIBLE, ISOTROPIC, ORTHOGONAL, PERMUTATION, TRANSLATION, MeasureSpec, Route
 
@@ -263,30 +263,11 @@ def _dcor_site(view, site: str):
 
     def compute():
         d = _distances(view, site)
-        rows = _row_sums(d, view.n)
+        rows = condensed_row_sums(d, view.n)
         w = (d, rows, float(rows.sum()))
-        return w, _double_centred_inner(w, w, view.n)
+        return w, double_centred_inner(w, w, view.n)
 
     return view.memo(("resi-dcor", site), compute)
-
-
-def _row_sums(d: np.ndarray, n: int) -> np.ndarray:
-    """Row sums Σ_{j≠i} D_ij of the symmetric zero-diagonal n × n matrix whose condensed upper triangle is d."""
-    out = np.zeros(n)
-    start = 0
-    for i in range(n - 1):
-        seg = d[start:start + n - i - 1]
-        out[i] += seg.sum()
-        out[i + 1:] += seg
-        start += n - i - 1
-    return out
-
-
-def _double_centred_inner(a, b, n: int) -> float:
-    """⟨HAH, HBH⟩_F of two symmetric zero-diagonal matrices from (condensed triangle, row sums r, sum S):
-    2 Σ_{i<j} a_ij b_ij − (2/n) r_A·r_B + S_A S_B / n²."""
-    (da, ra, sa), (db, rb, sb) = a, b
-    return 2.0 * float(np.dot(da, db)) - 2.0 / n * float(np.dot(ra, rb)) + sa * sb / (n * float(n))
 
 
 def distance_correlation(view, x: str, y: str) -> float:
@@ -302,7 +283,7 @@ def distance_correlation(view, x: str, y: str) -> float:
     Invariances: orthogonal maps, isotropic scaling and translation.
     """
     (px, hx), (py, hy) = _dcor_site(view, x), _dcor_site(view, y)
-    r2 = cosine(_double_centred_inner(px, py, view.n), hx, hy, "distance_correlation", x, y)
+    r2 = cosine(double_centred_inner(px, py, view.n), hx, hy, "distance_correlation", x, y)
     return float(np.sqrt(max(r2, 0.0))) if np.isfinite(r2) else r2
 
 
