@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -69,14 +68,32 @@ def in_memory(arrays, batch=4096):
 
 
 def cli_peak(paths, budget, out):
-    """Run the CLI in a child process: (seconds, peak resident bytes)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run the CLI in a child process: (seconds, its peak resident bytes). The peak is the child's own VmHWM, read
+    from /proc while it runs (RUSAGE_CHILDREN would also count the moment between fork and exec, when the child
+    still maps this process's memory — the arrays held here); None where /proc is unavailable."""
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "repsim", "compare", *paths, "--metrics", "cka", "--max-memory", budget,
-                    "--quiet", "--no-plots", "--out", out], check=True, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "repsim", "compare", *paths, "--metrics", "cka", "--max-memory",
+                             budget, "--quiet", "--no-plots", "--out", out], stdout=subprocess.DEVNULL)
+    peak = None
+    while proc.poll() is None:
+        peak = max(peak or 0, _hwm(proc.pid) or 0) or peak
+        time.sleep(0.05)
     elapsed = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    return elapsed, peak if peak > before * 1024 else None
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args)
+    return elapsed, peak
+
+
+def _hwm(pid: int):
+    """VmHWM of a running process in bytes (None when it has gone or /proc is missing)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def dask_run(arrays, workers=2, chunk=4096):
