@@ -21,8 +21,6 @@ _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import importlib as _importlib
 import importlib.util as _importlib_util
-import sys as _sys
-import types as _types
 from typing import TYPE_CHECKING
 
 from ._version import __version__
@@ -45,7 +43,7 @@ _EXPORTS = {
     "simple_matches": "api",
     "svcca": "api",
     "ActivationStore": "activations",
-    "compare": "compare",
+    "compare": "_compare",
     "GramMoments": "gram",
     "LayerList": "_layers",
     "list_layers": "_layers",
@@ -73,7 +71,7 @@ if TYPE_CHECKING:  # what static analysers see; at run time __getattr__ imports 
     from .activations import ActivationStore
     from .api import (Measure, affine_map, cca, cka, match_curve, max_match, measure, measures, procrustes, pwcca,
                       rv, rv2, simple_matches, svcca)
-    from .compare import compare
+    from ._compare import compare
     from .gram import GramMoments
     from .inference import PermutationResult, permutation_test
     from .metrics.cca import CCAResult, PWCCAResult
@@ -99,19 +97,6 @@ def __getattr__(name):
 def __dir__():
     return sorted(set(globals()) | set(__all__))
 
-
-class _Package(_types.ModuleType):
-    """repsim's module type: a submodule that shares its name with a public function (``repsim.compare``, the
-    module that defines :func:`compare`) does not replace the function when it is first imported by another path
-    (``from repsim.compare import ...``), which would make the import system bind the module as ``repsim.compare``."""
-
-    def __setattr__(self, name, value):
-        if isinstance(value, _types.ModuleType) and _EXPORTS.get(name) == name:
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-_sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "ActivationStore",

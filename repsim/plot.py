@@ -163,7 +163,7 @@ def _title(report, metric):
 
 
 def plot_report(report, path=None, metrics=None, columns: int = GRID_COLUMNS, **kwargs):
-    """One heatmap per metric of a :class:`~repsim.compare.Report` → ``Figure`` (PNG at ``path``).
+    """One heatmap per metric of a :class:`~repsim.Report` → ``Figure`` (PNG at ``path``).
 
     The heatmaps are laid out in a grid of at most ``columns`` per row (six metrics: two rows of three), each titled
     with the measure's display name and with a labelled colourbar; ``**kwargs`` go to :func:`heatmap`

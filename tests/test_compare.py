@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import repsim
-from repsim.compare import Report, compare
+from repsim import Report, compare
 
 TOL = 1e-10
 
@@ -518,7 +518,7 @@ def test_module_running_twice_per_forward_is_rejected():
 
 
 def test_import_repsim_compare_does_not_import_torch():
-    code = "import sys, repsim, repsim.compare, repsim.plot; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, repsim, repsim._compare, repsim.plot; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

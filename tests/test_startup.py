@@ -43,9 +43,9 @@ import pickle, sys, types
 import repsim
 assert 'repsim.api' not in sys.modules and 'numpy' not in sys.modules, sorted(m for m in sys.modules if 'repsim' in m)
 assert set(repsim.__all__) <= set(dir(repsim))
-# the module repsim.compare imported first (as repsim.demo does) leaves repsim.compare the function
+# the module that defines compare imported first (as repsim.demo does) leaves repsim.compare the function
 import importlib
-module = importlib.import_module('repsim.compare')
+module = importlib.import_module('repsim._compare')
 assert isinstance(module, types.ModuleType) and repsim.compare is module.compare
 from repsim import compare, cka, Moments
 assert compare is module.compare

@@ -19,7 +19,7 @@ PKG = Path(repsim.__file__).resolve().parent
 # Function-level imports of repsim modules that are allowed: loads deferred so that `import repsim` needs neither
 # torch nor Numba's compilation (each says so in a comment where it is made).
 LAZY = {
-    ("repsim.compare", "repsim._plan"), ("repsim.compare", "repsim._stream"), ("repsim.compare", "repsim._layers"),
+    ("repsim._compare", "repsim._plan"), ("repsim._compare", "repsim._stream"), ("repsim._compare", "repsim._layers"),
     ("repsim.gram.tiles", "repsim._kernels.numba_gram"), ("repsim.inference.testing", "repsim._kernels.numba_perm"), ("repsim._engines", "repsim._kernels.numba_augment"),
     ("repsim.demo", "repsim.demo.pipeline"), ("repsim.demo", "repsim.demo.report"),
     # the CLI loads a sub-command's heavy parts only when that sub-command runs: `repsim config` / `--help` answer
@@ -121,7 +121,7 @@ def test_metrics_floor_imports_no_accumulator():
     edges, _ = _graph()
     for mod, targets in edges.items():
         if mod.startswith("repsim.metrics"):
-            up = {t for t in targets if t.split(".")[1] in ("moments", "gram", "api", "compare", "accumulator",
+            up = {t for t in targets if t.split(".")[1] in ("moments", "gram", "api", "_compare", "accumulator",
                                                               "_minibatch", "results")}
             assert not up, (mod, up)
 

@@ -38,7 +38,7 @@ import torch
 
 from .._version import __version__
 from ..api import rv2 as rv2_measure
-from ..compare import compare
+from .._compare import compare
 from ..experiments import ALL_METHODS, projection_curves, stitching_table
 from ..inference import aggregate
 from ..moments import Moments
