@@ -79,7 +79,7 @@ class Plan:
     groups: object = None
     sketch: CountSketch | None = None  # approximate="sketch": the wide sites' hash (set after the memory plan)
     sketch_error: dict | None = None  # metric → largest |sketched − exact| on the first batch
-    inference: "dict | bool" = False  # False, or the permutation test asked for (compare._check_inference)
+    inference: "dict | bool" = False  # False, or the permutation test asked for (_compare._check_inference)
     spaces: dict | None = None  # metric → "feature" or "gram": where its options make it computable
     ids: "str | int | None" = None  # where each batch carries its sample ids (compare(ids=...)): dict key / position
     id_tracker: IdTracker | None = None  # the ids seen in the first pass (one per sample)
