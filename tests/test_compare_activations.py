@@ -130,3 +130,23 @@ def test_refusals(tmp_path):
     with pytest.raises(ValueError, match="k must be >= 1"):
         repsim.compare(ms, DATA, ["0"], metrics="mutual_knn", metric_options={"mutual_knn": {"k": 0}},
                        progress=False)
+
+
+def test_the_same_sample_in_gram_space_and_over_several_passes():
+    """The reservoir is fed by the first pass only, whatever the route: Gram space (a kernel measure beside) and a
+    several-pass plan (a tight budget) keep the same rows as one pass."""
+    from repsim.blocks import blocked_nbytes
+
+    ms = models()
+    one = repsim.compare(ms, DATA, ["0", "2"], metrics=("cka", "mutual_knn"), progress=False, activation_rows=200)
+    gram = repsim.compare(ms, DATA, ["0", "2"], metrics=("rbf_cka", "mutual_knn"), progress=False,
+                          activation_rows=200)
+    budget = (blocked_nbytes([30, 12] * 2, ()) + 8 * 50 * 90 + 4 * 50 * 90 + repsim._limits.WORKSPACE_BYTES
+              + 8 * 30 * 30 + 8 + 4 * 200 * 84)
+    passes = repsim.compare(ms, DATA, ["0", "2"], metrics=("cka", "mutual_knn"), progress=False,
+                            activation_rows=200, max_memory=budget)
+    assert gram.info["space"] == "gram" and passes.plan.n_passes > 1
+    for r in (gram, passes):
+        np.testing.assert_array_equal(r["mutual_knn"].values, one["mutual_knn"].values)
+        assert r.info["activations"]["rows_seen"] == 300
+    np.testing.assert_allclose(passes["cka"].values, one["cka"].values, atol=1e-12)
