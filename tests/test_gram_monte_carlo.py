@@ -70,6 +70,9 @@ def oracle(metric, X, Y, **o):
         return cos(centre(kernel(X, kind)), centre(kernel(Y, kind)))
     if metric == "debiased_rbf_cka":
         return cos(u_centre(kernel(X, "rbf")), u_centre(kernel(Y, "rbf")))
+    if metric == "distance_correlation":
+        A, B = (centre(np.sqrt(np.sum((Z[:, None, :] - Z[None, :, :]) ** 2, axis=-1))) for Z in (X, Y))
+        return np.sqrt(cos(A, B))
     if metric == "rsa":
         da, db = pdist(X, "correlation"), pdist(Y, "correlation")
         c = o.get("compare", "spearman")
@@ -84,7 +87,7 @@ def oracle(metric, X, Y, **o):
 
 CASES = [("cka", {}), ("debiased_cka", {}), ("rv", {"center": False}), ("rv2", {}), ("rv2", {"center": False}),
          ("rbf_cka", {}), ("debiased_rbf_cka", {}), ("laplace_cka", {}), ("rsa", {}), ("rsa", {"compare": "pearson"}),
-         ("rsa", {"compare": "cosine"})]
+         ("rsa", {"compare": "cosine"}), ("distance_correlation", {})]
 
 
 @pytest.mark.parametrize("metric,options", CASES, ids=[f"{m}-{o}" for m, o in CASES])

@@ -11,6 +11,8 @@ change under a permutation of the samples:
 * kernel CKA (RBF, Laplace; debiased or not): A = the H- or U-centred kernel matrix exp(−D/(2σ²)) or exp(−√D/σ),
   D_ij = K_ii + K_jj − 2K_ij, σ from :meth:`repsim.GramMoments.bandwidth` (a permutation leaves the median rule's σ
   unchanged);
+* distance correlation (Székely; ReSi's): dCor² = ⟨A, B⟩/(‖A‖ ‖B‖) with A the double-centred Euclidean distance
+  matrix, so the null of dCor is the square root of that cosine's (the test is Székely and Rizzo's dCov test);
 * RSA with compare="pearson", "spearman", "cosine": A = the symmetric zero-diagonal matrix of the site's comparison
   vector (:func:`repsim.metrics.rsa.comparison_vector`); "corr_cov" / "cosine_cov": A = H R H of the (mean-removed)
   RDM R. Kendall's τ_A is recomputed on the permuted RDM (O(n² log n) per permutation).
@@ -30,7 +32,7 @@ from .testing import PermutationResult, _permuted_inner, summarise_monte_carlo
 KERNEL_MEASURES = {"rbf_cka": ("rbf", False), "debiased_rbf_cka": ("rbf", True),
                    "laplace_cka": ("laplace", False), "debiased_laplace_cka": ("laplace", True)}
 LINEAR_MEASURES = ("cka", "debiased_cka", "rv", "rv2")
-GRAM_MONTE_CARLO = LINEAR_MEASURES + tuple(KERNEL_MEASURES) + ("rsa",)
+GRAM_MONTE_CARLO = LINEAR_MEASURES + tuple(KERNEL_MEASURES) + ("rsa", "distance_correlation")
 
 
 def gram_permutation_test(acc, x: str, y: str, metric: str = "cka", *, n_permutations: int = 1000, seed=0,
@@ -46,7 +48,7 @@ def gram_permutation_test(acc, x: str, y: str, metric: str = "cka", *, n_permuta
     metric : str
         "cka" (``debiased``, ``kernel`` "linear" / "rbf" / "laplace", ``sigma``, ``bandwidth``), "debiased_cka",
         "rv" / "rv2" (``center``), "rbf_cka", "debiased_rbf_cka", "laplace_cka", "debiased_laplace_cka"
-        (``sigma``, ``bandwidth``), "rsa" (``rdm``, ``compare``).
+        (``sigma``, ``bandwidth``), "rsa" (``rdm``, ``compare``), "distance_correlation".
     n_permutations : int
         K, the permutations drawn.
     seed : int or numpy Generator
@@ -93,6 +95,8 @@ def gram_permutation_test(acc, x: str, y: str, metric: str = "cka", *, n_permuta
                          "no permutation test")
     obs = float(np.sum(A * B)) / scale
     null = _permuted_inner(A, B, perms) / scale
+    if name == "distance_correlation":  # dCor = √(dCor²), a monotone map of the cosine: the same test
+        obs, null = float(np.sqrt(max(obs, 0.0))), np.sqrt(np.maximum(null, 0.0))
     return summarise_monte_carlo(name, obs, null, alpha, smax, n, dict(options))
 
 
@@ -100,16 +104,15 @@ def _matrix(acc, site: str, name: str, options: dict) -> np.ndarray:
     """The site's symmetric matrix A of the cosine ⟨A, B⟩/(‖A‖‖B‖) that the measure is (module docstring)."""
     if name == "rsa":
         return _rdm_matrix(acc, site, options)
+    if name == "distance_correlation":
+        return _double_centre(np.sqrt(_squared_distances(acc.gram(site, center=True))))
     kernel, debiased = KERNEL_MEASURES.get(name, (options.get("kernel", "linear"), None))
     if kernel == "linear":
         form = form_of(name, options)
         return null_matrix(acc.gram(site, center=form not in ("raw", "rv2_raw")), form)
     if debiased is None:
         debiased = bool(options.get("debiased", False))
-    K = acc.gram(site, center=True)
-    g = np.diagonal(K).copy()
-    D = np.maximum(g[:, None] + g[None, :] - 2.0 * K, 0.0)
-    np.fill_diagonal(D, 0.0)
+    D = _squared_distances(acc.gram(site, center=True))
     sigma = acc.bandwidth(site, options.get("sigma", 0.5), options.get("bandwidth", "median"))
     if not sigma > 0.0:
         raise ValueError(f"site {site!r}: the {kernel} kernel's bandwidth is 0 (most distances vanish); "
@@ -118,6 +121,14 @@ def _matrix(acc, site: str, name: str, options: dict) -> np.ndarray:
     if debiased:
         return null_matrix(E, "debiased")
     return _double_centre(E)
+
+
+def _squared_distances(K: np.ndarray) -> np.ndarray:
+    """D_ij = K_ii + K_jj − 2K_ij (clipped at 0, zero diagonal) from a Gram K."""
+    g = np.diagonal(K).copy()
+    D = np.maximum(g[:, None] + g[None, :] - 2.0 * K, 0.0)
+    np.fill_diagonal(D, 0.0)
+    return D
 
 
 def _double_centre(M: np.ndarray) -> np.ndarray:
