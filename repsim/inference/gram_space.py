@@ -100,6 +100,38 @@ def gram_permutation_test(acc, x: str, y: str, metric: str = "cka", *, n_permuta
     return summarise_monte_carlo(name, obs, null, alpha, smax, n, dict(options))
 
 
+def cell_nulls(acc, rows, cols, metric: str, perms, **options) -> tuple[np.ndarray, np.ndarray]:
+    """Every cell's observed value and its values under each permutation of the column sites' samples — the same
+    permutation for every column site (a whole model's samples are permuted at once, as in Gröger et al.'s
+    aggregation-aware calibration): (obs of shape (rows, cols), null of shape (rows, cols, K)). Each site's matrix
+    is formed once (the row sites' kept, the column sites' one at a time); NaN cells where a matrix has norm 0."""
+    name = lookup(metric).name
+    if name not in GRAM_MONTE_CARLO:
+        raise ValueError(f"Monte Carlo in Gram space covers {list(GRAM_MONTE_CARLO)}; {metric!r} is not one of them")
+    perms = np.stack([np.asarray(p) for p in perms])
+    obs = np.full((len(rows), len(cols)), np.nan)
+    null = np.full((len(rows), len(cols), perms.shape[0]), np.nan)
+    if name == "rsa" and options.get("compare", "spearman") == "kendall_tau_a":
+        for j, y in enumerate(cols):
+            for i, x in enumerate(rows):
+                obs[i, j], null[i, j] = _kendall_values(acc, x, y, options, perms)
+        return obs, null
+    left = [_matrix(acc, x, name, options) for x in rows]
+    left_norm = [float(np.sqrt(np.sum(A * A))) for A in left]
+    for j, y in enumerate(cols):
+        B = _matrix(acc, y, name, options)
+        b_norm = float(np.sqrt(np.sum(B * B)))
+        for i, A in enumerate(left):
+            scale = left_norm[i] * b_norm
+            if not scale > 0.0:
+                continue
+            obs[i, j] = float(np.sum(A * B)) / scale
+            null[i, j] = _permuted_inner(A, B, perms) / scale
+    if name == "distance_correlation":
+        obs, null = np.sqrt(np.maximum(obs, 0.0)), np.sqrt(np.maximum(null, 0.0))
+    return obs, null
+
+
 def _matrix(acc, site: str, name: str, options: dict) -> np.ndarray:
     """The site's symmetric matrix A of the cosine ⟨A, B⟩/(‖A‖‖B‖) that the measure is (module docstring)."""
     if name == "rsa":
@@ -151,10 +183,15 @@ def _rdm_matrix(acc, site: str, options: dict) -> np.ndarray:
 
 def _kendall(acc, x, y, options, perms, alpha, smax) -> PermutationResult:
     """Kendall's τ_A, recomputed on y's permuted condensed RDM (its near-ties snapped once)."""
+    obs, null = _kendall_values(acc, x, y, options, perms)
+    return summarise_monte_carlo("rsa", obs, null, alpha, smax, acc.n, dict(options))
+
+
+def _kendall_values(acc, x, y, options, perms):
     view = acc.view("rdm", rdm=options.get("rdm", "correlation"))
     a = _rsa.kendall_parts(view, x)
     dy, ties = _rsa.kendall_parts(view, y)
     Dy = squareform(dy, checks=False)
     obs = _rsa.kendall_tau_a(a, (dy, ties))
     null = np.array([_rsa.kendall_tau_a(a, (squareform(Dy[np.ix_(p, p)], checks=False), ties)) for p in perms])
-    return summarise_monte_carlo("rsa", obs, null, alpha, smax, acc.n, dict(options))
+    return obs, null

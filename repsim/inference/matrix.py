@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _validation
 from ..metrics.registry import lookup
-from .gram_space import GRAM_MONTE_CARLO, gram_permutation_test
+from .gram_space import GRAM_MONTE_CARLO, cell_nulls
 from .null import MOMENT_MEASURES, form_of, nonnegative, p_value, view_null
 
 METHODS = ("moments", "monte_carlo")
@@ -73,14 +73,13 @@ def _monte_carlo(acc, name, metric, rows, cols, n_permutations, seed, options):
     if name not in GRAM_MONTE_CARLO:
         raise ValueError(f"method='monte_carlo' on GramMoments covers {list(GRAM_MONTE_CARLO)}; not {metric!r}")
     mat = acc.matrix(metric, rows=rows, cols=cols, **options)
-    shape = mat.values.shape
-    p, mean, sd = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     k = _validation.positive_int(n_permutations, "n_permutations")
-    for i, x in enumerate(mat.rows):
-        for j, y in enumerate(mat.cols):
-            if not np.isfinite(mat.values[i, j]):
-                continue
-            res = gram_permutation_test(acc, x, y, metric, n_permutations=k, seed=seed, **options)
-            p[i, j], mean[i, j], sd[i, j] = res.p_value, res.null_mean, res.null_sd
-    text = f"permutation null, Monte Carlo ({k} permutations, seed {seed!r})"
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    perms = [rng.permutation(acc.n) for _ in range(k)]
+    obs, null = cell_nulls(acc, list(mat.rows), list(mat.cols), metric, perms, **options)
+    done = np.isfinite(mat.values) & np.isfinite(obs)
+    p = np.where(done, (1.0 + np.sum(null >= obs[..., None], axis=-1)) / (k + 1.0), np.nan)
+    mean = np.where(done, null.mean(axis=-1), np.nan)
+    sd = np.where(done, null.std(axis=-1, ddof=1) if k > 1 else 0.0, np.nan)
+    text = f"permutation null, Monte Carlo ({k} permutations, seed {seed!r}; the same permutations in every cell)"
     return dataclasses.replace(mat, p_values=p, null_mean=mean, null_sd=sd, inference=text)
