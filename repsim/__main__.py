@@ -80,7 +80,7 @@ def _compare(args) -> int:
         print(files.alignment.describe(files.names), file=sys.stderr)
         memory, _ = io.memory_plan(files, args.max_memory)
         print(memory, file=sys.stderr)
-        report = io.compare_open(files, args.metrics, args.max_memory, not args.quiet, None)
+        report = io.compare_open(files, args.metrics, args.max_memory, not args.quiet, None, args.inference)
     except (ValueError, TypeError) as exc:
         return _fail("compare", exc)
     finally:
@@ -126,7 +126,7 @@ def _report(args) -> int:
 
     try:
         acc, _, meta = io.load_stats(args.stats)
-        report = io.report_from_stats(acc, meta, args.metrics)
+        report = io.report_from_stats(acc, meta, args.metrics, inference=args.inference)
     except (ValueError, TypeError, OSError) as exc:
         return _fail("report", exc)
     _save_report(report, args.out, not args.no_plots)
@@ -153,6 +153,8 @@ def _parser() -> argparse.ArgumentParser:
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"repsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    INFERENCE_HELP = ("'moments': permutation p-values of every CKA / debiased CKA / RV / RV2 cell from the same "
+                      "statistics (two exact moments, no permutation drawn), in report.json and <metric>.p_values.csv")
     metrics = dict(nargs="+", metavar="METRIC", default=["cka", "debiased_cka", "rv2", "pwcca"],
                    help="registry measures (default: cka debiased_cka rv2 pwcca; see repsim.measures())")
 
@@ -163,12 +165,14 @@ def _parser() -> argparse.ArgumentParser:
         "second's. Samples are joined by id when the files carry ids.",
         epilog="examples:\n  repsim compare a.safetensors b.safetensors --out report/\n"
                "  repsim compare a.npz b.npz --ids sample_id --strict --metrics cka rv2\n"
-               "  repsim compare acts.parquet --layers h1 h2 h3 --max-samples 20000 --seed 3",
+               "  repsim compare acts.parquet --layers h1 h2 h3 --max-samples 20000 --seed 3\n"
+               "  repsim compare a.npy b.npy --metrics cka --inference moments",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _file_options(cmp_, False)
     cmp_.add_argument("--metrics", **metrics)
     cmp_.add_argument("--out", metavar="DIR", help="write report.json, <metric>.csv and <metric>.png here")
     cmp_.add_argument("--no-plots", action="store_true", help="no PNG heatmaps")
+    cmp_.add_argument("--inference", choices=["moments"], help=INFERENCE_HELP)
     cmp_.set_defaults(func=_compare)
 
     st = sub.add_parser(
@@ -199,6 +203,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--metrics", **metrics)
     rp.add_argument("--out", metavar="DIR", help="write report.json, <metric>.csv and <metric>.png here")
     rp.add_argument("--no-plots", action="store_true", help="no PNG heatmaps")
+    rp.add_argument("--inference", choices=["moments"], help=INFERENCE_HELP)
     rp.set_defaults(func=_report)
 
     demo = sub.add_parser(

@@ -192,3 +192,42 @@ def test_cli_example_prints_one_table(capsys):
     assert main(["example", "--n", "3000", "--batch", "1000", "--width", "8", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert out.count("net1.layer2") == 1 and "debiased CKA" in out and "RV2" in out
+
+
+def test_inference_from_files_and_from_saved_statistics(tmp_path, rng):
+    """compare_files(inference="moments") and `repsim compare/report --inference moments`: every tested cell's
+    p-value equals matrix_test on the in-memory statistics, in one pass and in several; untested measures carry
+    none."""
+    from repsim.inference import matrix_test
+
+    n = 300
+    a, b = _layers(rng, n), _layers(rng, n, (4, 2))
+    _write(tmp_path / "a.npz", a)
+    _write(tmp_path / "b.npz", b)
+    paths = [tmp_path / "a.npz", tmp_path / "b.npz"]
+    ref = repsim.Moments().update({**{f"a.{k}": v for k, v in a.items()}, **{f"b.{k}": v for k, v in b.items()}})
+    rows, cols = ["a.h0", "a.h1"], ["b.h0", "b.h1"]
+    one = compare_files(paths, metrics=["cka"], progress=False)
+    budget = one.plan.peak - 8 * 5 * 4  # the largest cross block (a.h0 × b.h0) no longer fits beside the rest
+    for kw in ({}, {"max_memory": budget}):
+        report = compare_files(paths, metrics=["cka", "rv2", "cca"], inference="moments", progress=False, **kw)
+        assert report.plan.n_passes == (2 if kw else 1) or (kw and report.plan.n_passes > 2)
+        for m in ("cka", "rv2"):
+            want = matrix_test(ref, m, rows=rows, cols=cols)
+            np.testing.assert_allclose(report[m].p_values, want.p_values, rtol=1e-8, atol=1e-300)
+            np.testing.assert_allclose(report[m].null_sd, want.null_sd, rtol=1e-9)
+            assert "exact moments" in report[m].inference
+        assert report["cca"].p_values is None
+    assert main(["compare", *map(str, paths), "--metrics", "cka", "--inference", "moments", "--out",
+                 str(tmp_path / "r"), "--quiet", "--no-plots"]) == 0
+    assert (tmp_path / "r" / "cka.p_values.csv").exists()
+    assert main(["stats", *map(str, paths), "--out", str(tmp_path / "s.npz"), "--quiet"]) == 0
+    assert main(["report", str(tmp_path / "s.npz"), "--metrics", "cka", "--inference", "moments", "--out",
+                 str(tmp_path / "r2"), "--no-plots"]) == 0
+    doc = json.loads((tmp_path / "r2" / "report.json").read_text())
+    np.testing.assert_allclose(np.array(doc["matrices"]["cka"]["p_values"], dtype=float),
+                               matrix_test(ref, "cka", rows=rows, cols=cols).p_values, rtol=1e-8)
+    with pytest.raises(ValueError, match="inference='moments' covers"):
+        compare_files(paths, metrics=["cca"], inference="moments", progress=False)
+    with pytest.raises(ValueError, match="inference must be"):
+        compare_files(paths, metrics=["cka"], inference="monte_carlo", progress=False)

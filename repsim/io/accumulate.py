@@ -15,12 +15,14 @@ import numpy as np
 from tqdm.std import tqdm
 
 from .._limits import FILE_BATCH_ROWS, FILE_CACHE_BYTES, FILE_MIN_BATCH_ROWS, UPDATE_ROWS
+from ..inference import matrix_test
+from ..inference.null import MOMENT_MEASURES
 from ..metrics import registry
 from ..moments import Moments
 from ..planner import budget_of, plan
 from ..results import Report, SimilarityMatrix
-from .formats import open_source
 from ..ids import IdTracker
+from .formats import open_source
 from .join import Alignment, align
 
 #: The measures of a report when none are named (those of repsim.compare).
@@ -192,7 +194,7 @@ def file_statistics(files: Files, max_memory=None, progress: bool = True):
 
 def compare_files(paths, layers=None, metrics=DEFAULT_METRICS, *, ids: str | None = "ids", names=None,
                   max_memory=None, max_samples: int | None = None, seed: int = 0, strict: bool = False,
-                  progress: bool = True, metric_options=None) -> Report:
+                  progress: bool = True, metric_options=None, inference: str | None = None) -> Report:
     """Compare the layers stored in activation files → the :class:`repsim.Report` of :func:`repsim.compare`.
 
     Parameters
@@ -207,6 +209,10 @@ def compare_files(paths, layers=None, metrics=DEFAULT_METRICS, *, ids: str | Non
     progress : bool
         A tqdm progress bar on stderr.
     metric_options : dict metric → dict, optional
+    inference : {None, "moments"}
+        ``"moments"``: the matrices of the measures with an exact permutation null ("cka", "debiased_cka", "rv",
+        "rv2") carry p-values, null means and spreads (:func:`repsim.inference.matrix_test`), as in
+        :func:`repsim.compare`.
 
     Examples
     --------
@@ -221,7 +227,7 @@ def compare_files(paths, layers=None, metrics=DEFAULT_METRICS, *, ids: str | Non
     """
     files = open_files(paths, layers, ids, names, strict, max_samples, seed)
     try:
-        return compare_open(files, metrics, max_memory, progress, metric_options)
+        return compare_open(files, metrics, max_memory, progress, metric_options, inference)
     finally:
         files.close()
 
@@ -242,10 +248,30 @@ def _options(metrics, metric_options) -> dict:
     return options
 
 
+def tested_metrics(options: dict, inference) -> set:
+    """The metrics whose matrices carry a permutation test (``inference="moments"``; ValueError when none can)."""
+    if inference is None:
+        return set()
+    if inference != "moments":
+        raise ValueError(f"inference must be None or 'moments', got {inference!r}")
+    tested = {m for m in options if registry.lookup(m).name in MOMENT_MEASURES}
+    if not tested:
+        raise ValueError(f"inference='moments' covers {sorted(MOMENT_MEASURES)}; none of {list(options)} is one")
+    return tested
+
+
+def _matrix(acc, m, rows, cols, options, tested):
+    """One measure's matrix, with its permutation test when ``m`` is tested."""
+    if m in tested:
+        return matrix_test(acc, m, rows=rows, cols=cols, **options)
+    return acc.matrix(m, rows=rows, cols=cols, **options)
+
+
 def compare_open(files: Files, metrics=DEFAULT_METRICS, max_memory=None, progress: bool = True,
-                 metric_options=None) -> Report:
+                 metric_options=None, inference: str | None = None) -> Report:
     """:func:`compare_files` on files already opened by :func:`open_files` (which the caller closes)."""
     options = _options(metrics, metric_options)
+    tested = tested_metrics(options, inference)
     memory, rows = memory_plan(files, max_memory)
     rows_, cols, rm, cm = files.axes()
     names = list(memory.sites)
@@ -253,10 +279,12 @@ def compare_open(files: Files, metrics=DEFAULT_METRICS, max_memory=None, progres
         pairs, groups = files.pairs()
         acc = Moments(pairs=pairs, groups=groups, max_memory=memory.budget)
         batches = stream(files, acc, rows, None, progress, desc="repsim compare")
-        matrices = {m: acc.matrix(m, rows=rows_, cols=cols, **o) for m, o in options.items()}
+        matrices = {m: _matrix(acc, m, rows_, cols, o, tested) for m, o in options.items()}
         return build_report(files.meta(), matrices, acc, batches, memory)
     index = {s: k for k, s in enumerate(names)}
-    values = {m: np.full((len(rows_), len(cols)), np.nan) for m in options}
+    shape = (len(rows_), len(cols))
+    values = {m: np.full(shape, np.nan) for m in options}
+    nulls = {m: tuple(np.full(shape, np.nan) for _ in range(3)) for m in tested}
     done = {}
     for k, kept in enumerate(memory.passes):
         acc = Moments(pairs=[(names[i], names[j]) for i, j in kept], max_memory=memory.budget)
@@ -267,11 +295,17 @@ def compare_open(files: Files, metrics=DEFAULT_METRICS, max_memory=None, progres
                 i, j = sorted((index[r], index[c]))
                 if (i, j) in keep or (i == j and k == 0):
                     for m, o in options.items():
-                        cell = acc.matrix(m, rows=[r], cols=[c], **o)
+                        cell = _matrix(acc, m, [r], [c], o, tested)
                         values[m][a, b] = cell.values[0, 0]
+                        if m in tested:
+                            for out, got in zip(nulls[m], (cell.p_values, cell.null_mean, cell.null_sd)):
+                                out[a, b] = got[0, 0]
                         done[m] = cell
         del acc
-    matrices = {m: SimilarityMatrix(done[m].metric, rows_, cols, values[m], done[m].options) for m in options}
+    matrices = {m: SimilarityMatrix(done[m].metric, rows_, cols, values[m], done[m].options,
+                                    **(dict(zip(("p_values", "null_mean", "null_sd"), nulls[m]),
+                                            inference=done[m].inference) if m in tested else {}))
+                for m in options}
     return build_report(files.meta(), matrices, None, batches, memory, n=files.alignment.n,
                         info={"passes": memory.n_passes})
 
@@ -292,16 +326,19 @@ def build_report(meta: dict, matrices, statistics, batches: int, memory=None, n:
                   n_samples=n, n_batches=batches, estimator="exact", statistics=statistics, info=info, plan=memory)
 
 
-def report_from_stats(statistics: Moments, meta: dict, metrics=DEFAULT_METRICS, metric_options=None) -> Report:
-    """The report of saved statistics (``repsim report``): the matrices of ``metrics`` on the axes of ``meta``."""
+def report_from_stats(statistics: Moments, meta: dict, metrics=DEFAULT_METRICS, metric_options=None,
+                      inference: str | None = None) -> Report:
+    """The report of saved statistics (``repsim report``): the matrices of ``metrics`` on the axes of ``meta``
+    (``inference="moments"``: with permutation p-values, as in :func:`compare_files`)."""
     options = _options(metrics, metric_options)
+    tested = tested_metrics(options, inference)
     models = list(meta["models"])
     sites = [s for m in models for s in meta["sites"][m]]
     if len(models) <= 2:
         rows_, cols = list(meta["sites"][models[0]]), list(meta["sites"][models[-1]])
     else:
         rows_, cols = sites, list(sites)
-    matrices = {m: statistics.matrix(m, rows=rows_, cols=cols, **o) for m, o in options.items()}
+    matrices = {m: _matrix(statistics, m, rows_, cols, o, tested) for m, o in options.items()}
     return build_report(meta, matrices, statistics, statistics.info.get("batches", 0))
 
 
