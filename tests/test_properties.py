@@ -38,8 +38,7 @@ from hypothesis import strategies as st
 import naive
 import naive_gram
 import naive_knn
-import naive_resi
-import naive_shape
+from oracles import oracles
 import repsim
 from repsim.accumulator import measure_value
 from repsim.metrics import registry
@@ -648,46 +647,18 @@ def _match_similarity(X, Y, eps, center=False, dead="count"):
     return (m["x"].size + m["y"].size) / (X.shape[1] + Y.shape[1])
 
 
-# name → (options, oracle(X, Y, **options), result → compared value). Options the measure requires are given here.
+# the shared oracles (tests/oracles.py; s(ε) through _match_similarity, which skips decisions at ε itself), with
+# other options than the registry suite's where they exercise more of the code
 ORACLES = {
-    "cka": ({}, lambda X, Y: naive.linear_cka(X, Y), float),
-    "debiased_cka": ({}, lambda X, Y: naive.debiased_cka(X, Y), float),
-    "rbf_cka": ({"sigma": 0.8}, lambda X, Y, sigma: naive_gram.rbf_cka(X, Y, sigma), float),
+    **oracles(_match_similarity),
     "debiased_rbf_cka": ({"bandwidth": "median_offdiag"},
                          lambda X, Y, bandwidth: naive_gram.rbf_cka(X, Y, 0.5, True, "median_offdiag"), float),
-    "laplace_cka": ({"sigma": 0.8}, lambda X, Y, sigma: naive_gram.laplace_cka(X, Y, sigma), float),
     "debiased_laplace_cka": ({"bandwidth": "median_offdiag"},
                              lambda X, Y, bandwidth: naive_gram.laplace_cka(X, Y, 0.5, True, bandwidth), float),
-    "rsa": ({"rdm": "euclidean", "compare": "pearson"},
-            lambda X, Y, rdm, compare: naive_gram.rsa(X, Y, rdm, compare), float),
-    "rv": ({"center": False}, lambda X, Y, center: naive.rv(X, Y, center), float),
-    "rv2": ({"center": True}, lambda X, Y, center: naive.rv2(X, Y, center), float),
     "cca": ({}, lambda X, Y: naive.cca(X, Y)["rho"], lambda r: r.rho),
-    "cca_r2": ({}, lambda X, Y: naive.cca(X, Y)["mean_rho2"], lambda r: r.mean_rho2),
-    "svcca": ({"keep": 0.9}, lambda X, Y, keep: naive.svcca(X, Y, keep)["mean_rho"], lambda r: r.mean_rho),
-    "pwcca": ({}, lambda X, Y: naive.pwcca_morcos(X, Y)["value"], lambda r: r.value),
     "procrustes": ({"form": "similarity"}, lambda X, Y, form: naive.procrustes(X, Y, form), float),
     "affine_map": ({"ridge": 0.0}, lambda X, Y, ridge: naive.affine_lstsq(X, Y, ridge)["r2"], lambda r: r.r2),
-    # shape metrics and ReSi's closed forms (tests/naive_shape.py)
-    "shape_metric": ({"alpha": 0.5}, lambda X, Y, alpha: naive_shape.shape_metric(X, Y, alpha), float),
-    "bures_distance": ({}, lambda X, Y: naive_shape.bures_distance(X, Y), float),
-    "permutation_metric": ({}, lambda X, Y: naive_shape.permutation_procrustes(X, Y), float),
-    "hard_correlation_match": ({}, lambda X, Y: naive_shape.hard_correlation_match(X, Y), float),
-    "soft_correlation_match": ({}, lambda X, Y: naive_shape.soft_correlation_match(X, Y), float),
-    "eigenspace_overlap": ({}, lambda X, Y: naive_shape.eigenspace_overlap(X, Y), float),
-    "gulp": ({}, lambda X, Y: naive_shape.gulp(X, Y), float),
-    "linear_r2": ({}, lambda X, Y: naive_shape.linear_regression(X, Y), float),
-    "magnitude_difference": ({}, lambda X, Y: naive_shape.magnitude_difference(X, Y), float),
-    # ReSi's Gram-space measures (tests/naive_resi.py)
-    **{name: ({}, getattr(naive_resi, name), float)
-       for name in ("rsm_norm_difference", "distance_correlation", "uniformity_difference", "concentricity_difference",
-                    "aligned_cosine")},
-    "max_match": ({"eps": 0.3}, _match_similarity, lambda r: r.similarity),
-    "match_curve": ({"eps": (0.2, 0.5)}, lambda X, Y, eps: [_match_similarity(X, Y, e) for e in eps],
-                    lambda r: list(r.similarity)),
-    "simple_matches": ({"eps": 0.3}, lambda X, Y, eps: sorted(naive.simple_matches(X, Y, eps)),
-                       lambda r: sorted((tuple(m.x_indices.tolist()), tuple(m.y_indices.tolist())) for m in r)),
-    # the neighbourhood family (tests/naive_knn.py; tests/test_neighbors.py has the ties and the references)
+    # the neighbourhood family at k = 5 (tests/naive_knn.py; tests/test_neighbors.py has the ties and the references)
     **{name: ({"k": 5}, (lambda f: lambda X, Y, k: f(X, Y, k))(getattr(naive_knn, name)), float)
        for name in ("mutual_knn", "cknna", "knn_jaccard", "rank_similarity", "joint_rank_jaccard",
                     "second_order_cosine")},
