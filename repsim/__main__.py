@@ -68,16 +68,25 @@ def _save_report(report, out, plots: bool) -> None:
     print("\nwrote " + ", ".join(sorted(written.values())))
 
 
-def _compare(args) -> int:
+def _open_files(args, command: str):
+    """(the io module, the opened and joined files) of a file command, or (None, its exit status) after the error
+    is printed; the join is described on stderr."""
     from . import io  # deferred: pyarrow loads only for the file commands
 
     try:
         files = io.open_files(args.files, args.layers, args.ids, args.names, args.strict, args.max_samples,
                               args.seed)
     except (ValueError, TypeError, OSError, ImportError) as exc:
-        return _fail("compare", exc)
+        return None, _fail(command, exc)
+    print(files.alignment.describe(files.names), file=sys.stderr)
+    return io, files
+
+
+def _compare(args) -> int:
+    io, files = _open_files(args, "compare")
+    if io is None:
+        return files
     try:
-        print(files.alignment.describe(files.names), file=sys.stderr)
         memory, _ = io.memory_plan(files, args.max_memory)
         print(memory, file=sys.stderr)
         report = io.compare_open(files, args.metrics, args.max_memory, not args.quiet, None, args.inference)
@@ -90,15 +99,10 @@ def _compare(args) -> int:
 
 
 def _stats(args) -> int:
-    from . import io  # deferred: pyarrow loads only for the file commands
-
+    io, files = _open_files(args, "stats")
+    if io is None:
+        return files
     try:
-        files = io.open_files(args.files, args.layers, args.ids, args.names, args.strict, args.max_samples,
-                              args.seed)
-    except (ValueError, TypeError, OSError, ImportError) as exc:
-        return _fail("stats", exc)
-    try:
-        print(files.alignment.describe(files.names), file=sys.stderr)
         acc, tracker, _ = io.file_statistics(files, args.max_memory, not args.quiet)
         written = io.save_stats(args.out, acc, tracker, files.meta())
     except (ValueError, TypeError, OSError) as exc:
