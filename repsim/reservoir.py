@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._guard import Guard, locked
-from ._validation import all_finite, check_batch, first_nonfinite, positive_int
+from ._validation import all_finite, check_batch, check_site_mapping, first_nonfinite, positive_int
 from .activations import ActivationStore
 
 
@@ -30,8 +30,9 @@ class Reservoir:
 
     Notes
     -----
-    ``check(batch)`` validates a batch without keeping it; ``update`` checks, then commits all at once (a rejected
-    batch leaves the sample unchanged). :meth:`store` gives the kept rows as an :class:`~repsim.ActivationStore`.
+    ``update`` draws which rows of a batch it keeps, copies and checks only those, then commits all at once (a
+    rejected batch leaves the sample and the generator unchanged). :meth:`store` gives the kept rows as an
+    :class:`~repsim.ActivationStore`.
     """
 
     def __init__(self, rows: int, seed: int = 0):
@@ -59,8 +60,8 @@ class Reservoir:
     def nbytes(self) -> int:
         return int(sum(b.nbytes for b in self._buf.values()))
 
-    def check(self, batch: Mapping[str, object]):
-        """(sites, arrays, rows) of a valid batch: the same sites and widths as before, finite values."""
+    def _check(self, batch: Mapping[str, object]):
+        """(sites, arrays, rows) of a batch of kept rows: the same sites and widths as before, finite values."""
         order, arrays, rows = check_batch(batch, self._sites, self._dims, self._batches)
         for s, a in zip(order, arrays):
             if not all_finite(a):
@@ -68,23 +69,48 @@ class Reservoir:
                                  "finite")
         return order, arrays, rows
 
-    @locked
-    def update(self, batch: Mapping[str, object]) -> "Reservoir":
-        order, arrays, rows = self.check(batch)
+    def _rows_of(self, batch: Mapping[str, object]) -> int:
+        """The rows of a batch (every site the same), read from the shapes alone (nothing is copied)."""
+        check_site_mapping(batch, f"batch {self._batches}", "update()", "2-D array")
+        shapes = {s: tuple(getattr(v, "shape", np.shape(v))) for s, v in batch.items()}
+        for s, shape in shapes.items():
+            if len(shape) != 2:
+                raise ValueError(f"site {s!r} (batch {self._batches}): expected a 2-D array (rows × features), got "
+                                 f"shape {shape}")
+        if len({shape[0] for shape in shapes.values()}) != 1:
+            raise ValueError(f"batch {self._batches}: every site must have the same number of rows (samples); got "
+                             f"shapes {shapes}")
+        return next(iter(shapes.values()))[0]
+
+    def _draw(self, rows: int):
+        """(the batch's rows to keep, the slots the late ones replace, how many fill the reservoir in order)."""
         t0 = self._seen
-        idx = np.arange(t0, t0 + rows)
-        fill = idx < self.cap  # the first rows fill the reservoir in order
-        late = idx[~fill]
-        slots = np.empty(0, dtype=np.int64)
-        src = np.empty(0, dtype=np.int64)
+        nfill = max(0, min(rows, self.cap - t0))  # the first rows fill the reservoir in order
+        late = np.arange(t0 + nfill, t0 + rows)
+        slots = src = np.empty(0, dtype=np.int64)
         if late.size:
             draws = self._rng.integers(0, late + 1)  # row t replaces slot j ~ U{0..t} when j < cap
             keep = draws < self.cap
-            slots, src = draws[keep], np.flatnonzero(~fill)[keep]
+            slots, src = draws[keep], (late - t0)[keep]
             # a slot drawn twice in one batch holds the later row (as if the rows came one at a time)
             last = slots.size - 1 - np.unique(slots[::-1], return_index=True)[1]
             slots, src = slots[last], src[last]
-        nfill = int(fill.sum())
+        return np.concatenate([np.arange(nfill), src]).astype(np.int64), slots, nfill
+
+    @locked
+    def update(self, batch: Mapping[str, object]) -> "Reservoir":
+        """Offer a batch (site → (rows, features) arrays or tensors, on any device): only the rows kept are copied
+        to the host and checked (dtype, widths, finite); a rejected batch leaves the sample — and the generator —
+        unchanged."""
+        rows = self._rows_of(batch)
+        state = self._rng.bit_generator.state
+        try:
+            pick, slots, nfill = self._draw(rows)
+            order, arrays, _ = self._check({s: _take(v, pick) for s, v in batch.items()})
+        except BaseException:
+            self._rng.bit_generator.state = state
+            raise
+        t0 = self._seen
         need = min(self.cap, t0 + rows)
         grown = {}
         if self._sites is None:
@@ -106,7 +132,7 @@ class Reservoir:
                 if nfill:
                     buf[t0:t0 + nfill] = a[:nfill]
                 if slots.size:
-                    buf[slots] = a[src]
+                    buf[slots] = a[nfill:]
             self._seen += rows
             self._batches += 1
         return self
@@ -124,20 +150,17 @@ class Reservoir:
                 "nbytes": self.nbytes}
 
 
-def reservoir_nbytes(rows: int, widths) -> int:
-    """Bytes of a float32 reservoir of ``rows`` rows over sites of these widths."""
-    return 4 * int(rows) * int(sum(int(p) for p in widths))
-
-
-def host(acts) -> dict:
-    """A batch's activations as NumPy arrays on the host (torch tensors, on any device, are copied over)."""
-    return {k: (v.detach().to("cpu").numpy() if hasattr(v, "detach") else v) for k, v in acts.items()}
+def _take(value, pick: np.ndarray):
+    """Rows ``pick`` of an array or a tensor (on any device; only those rows reach the host)."""
+    if hasattr(value, "detach"):  # a torch tensor: index where it lives, then copy the kept rows over
+        return value.detach()[pick].to("cpu")
+    return np.asarray(value)[pick]
 
 
 class Tee:
     """The first pass's accumulator and the reservoir of the activation measures, fed the same batches: the
-    reservoir checks a batch first, the accumulator takes it, then the reservoir keeps its sample of it (a batch
-    either rejects changes neither)."""
+    accumulator takes (and checks) a batch first, then the reservoir keeps its sample of it — copying only the rows
+    it keeps to the host. A batch the accumulator rejects reaches neither."""
 
     def __init__(self, acc, reservoir: Reservoir):
         self.acc, self.reservoir = acc, reservoir
@@ -147,7 +170,5 @@ class Tee:
         return self.acc.n
 
     def update(self, acts) -> None:
-        rows = host(acts)
-        self.reservoir.check(rows)
         self.acc.update(acts)
-        self.reservoir.update(rows)
+        self.reservoir.update(acts)

@@ -46,17 +46,38 @@ def test_the_sample_does_not_depend_on_the_batch_sizes_and_repeats_with_the_seed
 
 
 def test_a_rejected_batch_changes_nothing():
-    r = Reservoir(5)
-    for b in stream(20):
-        r.update(b)
-    before = r.store().rows("a").copy(), r.seen
-    bad = {"a": np.full((3, 3), np.nan, dtype=np.float32), "b": np.zeros((3, 2), dtype=np.float32)}
-    with pytest.raises(ValueError, match=r"site 'a' \(batch 3\).*finite"):
-        r.update(bad)
-    with pytest.raises(ValueError, match="batch 3"):
-        r.update({"a": np.zeros((3, 4), dtype=np.float32), "b": np.zeros((3, 2), dtype=np.float32)})
-    np.testing.assert_array_equal(r.store().rows("a"), before[0])
-    assert r.seen == before[1]
+    """A bad batch (non-finite kept rows, a wrong width, a ragged batch) leaves the sample and the generator as
+    they were: the stream that follows gives the same sample as if the batch had never come."""
+    def fed(bad):
+        r = Reservoir(30, seed=2)
+        for k, b in enumerate(stream(60, batch=10)):
+            if k == 2:
+                for batch, err in bad:
+                    with pytest.raises(err[0], match=err[1]):
+                        r.update(batch)
+            r.update(b)
+        return r.store().rows("a")
+
+    nan = {"a": np.full((10, 3), np.nan, dtype=np.float32), "b": np.zeros((10, 2), dtype=np.float32)}
+    wide = {"a": np.zeros((10, 4), dtype=np.float32), "b": np.zeros((10, 2), dtype=np.float32)}
+    ragged = {"a": np.zeros((10, 3), dtype=np.float32), "b": np.zeros((9, 2), dtype=np.float32)}
+    flat = {"a": np.zeros(10, dtype=np.float32), "b": np.zeros((10, 2), dtype=np.float32)}
+    ints = {"a": np.zeros((10, 3), dtype=np.int64), "b": np.zeros((10, 2), dtype=np.float32)}
+    bad = [(nan, (ValueError, r"site 'a' \(batch 2\).*finite")), (wide, (ValueError, "expected 3 features")),
+           (ragged, (ValueError, "same number of rows")), (flat, (ValueError, "2-D")),
+           (ints, (TypeError, "float"))]
+    np.testing.assert_array_equal(fed(bad), fed([]))
+
+
+def test_only_the_kept_rows_are_copied_from_a_tensor():
+    torch = pytest.importorskip("torch")
+    r = Reservoir(4, seed=0)
+    x = torch.arange(40, dtype=torch.float32).reshape(20, 2)
+    r.update({"a": x[:10]}).update({"a": x[10:]})
+    kept = r.store().rows("a")
+    assert kept.shape == (4, 2) and set(kept[:, 0].tolist()) <= set(range(0, 40, 2))
+    ref = Reservoir(4, seed=0).update({"a": x[:10].numpy()}).update({"a": x[10:].numpy()})
+    np.testing.assert_array_equal(kept, ref.store().rows("a"))
 
 
 # ----------------------------------------------------------------------------- in compare
