@@ -71,7 +71,8 @@ def permutation_test(X, Y, metric: str = "cka", *, method: str = "moments", n_pe
 
     Parameters
     ----------
-    X, Y : arrays of shape (n, p) and (n, q)
+    X, Y : array_like
+        The two representations, of shapes (n_samples, p) and (n_samples, q), row i of each the same sample.
     metric : str
         ``method="moments"``: "cka" (``debiased=``), "debiased_cka", "rv", "rv2" (``center=``). ``"monte_carlo"``:
         any registry measure with one number per pair (:func:`repsim.measures`).
