@@ -208,3 +208,41 @@ def test_ray_recipe_equals_one_pass():
     ref = repsim.Moments(pairs="between", groups=GROUPS).update(data)
     np.testing.assert_allclose(total.matrix("cka", rows=GROUPS[0], cols=GROUPS[1]).values,
                                ref.matrix("cka", rows=GROUPS[0], cols=GROUPS[1]).values, rtol=0, atol=1e-10)
+
+
+def test_dask_tasks_limit_their_threads(monkeypatch):
+    """Each task's BLAS and Numba threads are limited to threads_per_task (worker threads would otherwise each start
+    a pool as wide as the machine), the limit is lifted when the tasks are done, and the statistics do not change.
+    (BLAS threads are read on the synchronous scheduler: read beside other running tasks the reading races.)"""
+    pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    from threadpoolctl import threadpool_info
+
+    import repsim.integrations.dask as rd
+
+    def blas():
+        return [d["num_threads"] for d in threadpool_info() if d.get("user_api") == "blas"]
+
+    seen = []
+
+    class Spy(repsim.Moments):
+        def update(self, batch, **kw):
+            seen.append((self._n_threads, max(blas(), default=1)))
+            return super().update(batch, **kw)
+
+    monkeypatch.setattr(rd, "Moments", Spy)
+    data = _data()
+    arrays = {k: da.from_array(v, chunks=(60, v.shape[1])) for k, v in data.items()}
+    before = blas()
+    m = rd.moments_from_arrays(arrays, scheduler="sync")
+    assert len(seen) == 4 and all(t == (1, 1) for t in seen), seen
+    assert blas() == before  # lifted afterwards
+    ref = repsim.Moments().update(data)
+    assert m.cka("a.h0", "b.h0") == pytest.approx(ref.cka("a.h0", "b.h0"), abs=1e-12)
+    seen.clear()
+    threaded = rd.moments_from_arrays(arrays, scheduler="threads")
+    assert [t[0] for t in seen] == [1] * 4 and blas() == before
+    assert threaded.cka("a.h0", "b.h0") == pytest.approx(ref.cka("a.h0", "b.h0"), abs=1e-12)
+    seen.clear()
+    rd.moments_from_arrays(arrays, scheduler="sync", threads_per_task=None, n_threads=2)
+    assert [t[0] for t in seen] == [2] * 4 and [t[1] for t in seen] == [max(before, default=1)] * 4
