@@ -137,6 +137,18 @@ def _report(args) -> int:
     return 0
 
 
+def _report_options(p) -> None:
+    """The options of the commands that write a report (compare, report)."""
+    p.add_argument("--metrics", nargs="+", metavar="METRIC", default=["cka", "debiased_cka", "rv2", "pwcca"],
+                   help="registry measures (default: cka debiased_cka rv2 pwcca; see repsim.measures())")
+    p.add_argument("--out", metavar="DIR", help="write report.json, <metric>.csv and <metric>.png here")
+    p.add_argument("--no-plots", action="store_true", help="no PNG heatmaps")
+    p.add_argument("--inference", choices=["moments"],
+                   help="'moments': permutation p-values of every CKA / debiased CKA / RV / RV2 cell from the same "
+                        "statistics (two exact moments, no permutation drawn), in report.json and "
+                        "<metric>.p_values.csv")
+
+
 def _file_options(p, out_required: bool) -> None:
     p.add_argument("files", nargs="+", metavar="FILE",
                    help=".npy, .npz, .safetensors, .parquet/.pq or Arrow IPC .arrow/.feather files")
@@ -157,10 +169,6 @@ def _parser() -> argparse.ArgumentParser:
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"repsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    INFERENCE_HELP = ("'moments': permutation p-values of every CKA / debiased CKA / RV / RV2 cell from the same "
-                      "statistics (two exact moments, no permutation drawn), in report.json and <metric>.p_values.csv")
-    metrics = dict(nargs="+", metavar="METRIC", default=["cka", "debiased_cka", "rv2", "pwcca"],
-                   help="registry measures (default: cka debiased_cka rv2 pwcca; see repsim.measures())")
 
     cmp_ = sub.add_parser(
         "compare", help="compare the layers stored in activation files → report (JSON, CSV, PNG)",
@@ -173,10 +181,7 @@ def _parser() -> argparse.ArgumentParser:
                "  repsim compare a.npy b.npy --metrics cka --inference moments",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _file_options(cmp_, False)
-    cmp_.add_argument("--metrics", **metrics)
-    cmp_.add_argument("--out", metavar="DIR", help="write report.json, <metric>.csv and <metric>.png here")
-    cmp_.add_argument("--no-plots", action="store_true", help="no PNG heatmaps")
-    cmp_.add_argument("--inference", choices=["moments"], help=INFERENCE_HELP)
+    _report_options(cmp_)
     cmp_.set_defaults(func=_compare)
 
     st = sub.add_parser(
@@ -204,10 +209,7 @@ def _parser() -> argparse.ArgumentParser:
                         "repsim.compare.", epilog="example:\n  repsim report all.npz --metrics cka rv2 --out report/",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     rp.add_argument("stats", metavar="STATS")
-    rp.add_argument("--metrics", **metrics)
-    rp.add_argument("--out", metavar="DIR", help="write report.json, <metric>.csv and <metric>.png here")
-    rp.add_argument("--no-plots", action="store_true", help="no PNG heatmaps")
-    rp.add_argument("--inference", choices=["moments"], help=INFERENCE_HELP)
+    _report_options(rp)
     rp.set_defaults(func=_report)
 
     demo = sub.add_parser(

@@ -14,6 +14,8 @@ from typing import Callable
 import numpy as np
 
 #: What reading a damaged archive raises besides numpy's ValueErrors (converted by :class:`read_npz`).
+#: NotImplementedError is zipfile's answer to a member header naming a compression method it does not know (a flipped
+#: bit there), not an unfinished part of repsim.
 READ_ERRORS = (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, zlib.error, KeyError, struct.error)
 
 

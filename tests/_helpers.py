@@ -25,8 +25,8 @@ def moments_of(data: dict, engine: str = "auto", batch=None, n_threads=None) -> 
     return m
 
 
-def all_metrics(m: repsim.Moments, x: str, y: str) -> dict:
-    """Every metric between two sites of ``m``."""
+def all_metrics(m, x: str, y: str) -> dict:
+    """Every trace metric between two sites of ``m`` (Moments or GramMoments): name → float."""
     return {
         "cka": m.cka(x, y),
         "debiased_cka": m.cka(x, y, debiased=True),

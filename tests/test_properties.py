@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 import naive
 import naive_gram
 import naive_knn
+from _helpers import all_metrics
 from oracles import oracles
 import repsim
 from repsim.accumulator import measure_value
@@ -152,21 +153,9 @@ def debiased_condition(X, Y) -> float:
     return max(factor(K, L), factor(K, K), factor(L, L))
 
 
-def trace_metrics(acc, x: str, y: str) -> dict:
-    """Every trace metric (both spaces): name → float."""
-    return {
-        "cka": acc.cka(x, y),
-        "cka(debiased)": acc.cka(x, y, debiased=True),
-        "rv": acc.rv(x, y),
-        "rv(center=False)": acc.rv(x, y, center=False),
-        "rv2": acc.rv2(x, y),
-        "rv2(center=False)": acc.rv2(x, y, center=False),
-    }
-
-
 def feature_metrics(m, x: str, y: str) -> dict:
     """Every trace and matrix metric of a feature-space accumulator: name → (value, relative?)."""
-    out = {k: (v, False) for k, v in trace_metrics(m, x, y).items()}
+    out = {k: (v, False) for k, v in all_metrics(m, x, y).items()}
     r = m.cca(x, y)
     out["cca.rho"] = (r.rho, False)
     out["cca.mean_rho2"] = (r.mean_rho2, False)
@@ -418,15 +407,15 @@ def test_gram_column_blocks_in_any_order_and_merged_shards_equal_one_update(case
             for center in (True, False):
                 K, K1 = acc.gram(s, center=center), one.gram(s, center=center)
                 check_close(K, K1, 1e-13, f"{what} gram({s}, center={center})", relative=True)
-        got, want = trace_metrics(acc, "a", "b"), trace_metrics(one, "a", "b")
+        got, want = all_metrics(acc, "a", "b"), all_metrics(one, "a", "b")
         got["rbf_cka"], want["rbf_cka"] = acc.cka("a", "b", kernel="rbf"), one.cka("a", "b", kernel="rbf")
         for k in want:
             check_close(got[k], want[k], TOL, f"{what} {k}")
     # the tile is a storage detail: the default tile gives the same numbers
     if tile is not None:
         plain = repsim.GramMoments(n).update_features(data)
-        for k, v in trace_metrics(plain, "a", "b").items():
-            check_close(v, trace_metrics(one, "a", "b")[k], TOL, f"tile {tile} vs default: {k}")
+        for k, v in all_metrics(plain, "a", "b").items():
+            check_close(v, all_metrics(one, "a", "b")[k], TOL, f"tile {tile} vs default: {k}")
 
 
 # ================================================================================================== 3. save / load
@@ -499,7 +488,7 @@ def test_gram_save_load_continue_equals_uninterrupted(seed, n, p, q, cut):
         resumed.update_features(b)
     assert resumed.blocks == uninterrupted.blocks
     assert_same_gram_state(gram_state(resumed), gram_state(uninterrupted), "gram resumed")
-    assert trace_metrics(resumed, "a", "b") == trace_metrics(uninterrupted, "a", "b")
+    assert all_metrics(resumed, "a", "b") == all_metrics(uninterrupted, "a", "b")
 
 
 # ================================================================================================== 4. copy
@@ -626,7 +615,7 @@ def test_pair_blocked_statistics_equal_joint_for_kept_pairs_and_refuse_the_rest(
         shards.reverse()
     merged = repsim.Moments(**kwargs).merge(shards[0]).merge(shards[1])
     for x, y in [tuple(sorted(p)) for p in kept] + [(sites[0], sites[0])]:
-        got, want = trace_metrics(merged, x, y), trace_metrics(joint, x, y)
+        got, want = all_metrics(merged, x, y), all_metrics(joint, x, y)
         got["cca.rho"], want["cca.rho"] = merged.cca(x, y).rho, joint.cca(x, y).rho
         for k in want:
             check_close(got[k], want[k], TOL, f"merged blocked {k}({x}, {y})")
